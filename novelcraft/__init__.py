@@ -1,0 +1,70 @@
+"""novelcraft: public-domain novels -> long-form fine-tuning data -> LoRA novel writers -> novels.
+
+The public API is imported lazily so that ``import novelcraft`` loads no tokenizer, model or client::
+
+    from novelcraft import load_recipe, run_prep
+    result = run_prep(load_recipe("recipes/prep/default.yaml", ["name=my-run"]))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # recipes
+    "load_recipe": "recipes",
+    "PrepRecipe": "recipes",
+    "apply_overrides": "recipes",
+    # tokens
+    "load_token_counter": "tokens",
+    "TokenCounter": "tokens",
+    "HFTokenCounter": "tokens",
+    "WordEstimateCounter": "tokens",
+    # stages
+    "ingest_book": "ingest",
+    "clean_markdown": "clean",
+    "build_book": "book",
+    "prep_book": "book",
+    "make_blocks": "blocks",
+    "join_blocks": "blocks",
+    "apply_boundaries": "blocks",
+    "merge_scenes": "blocks",
+    "split_long_paragraph": "blocks",
+    "run_prep": "pipeline",
+    "resolve_book_paths": "pipeline",
+    # validation and schemas
+    "validate_paths": "validate",
+    "validate_file": "validate",
+    "write_schemas": "schemas",
+    "check_schemas": "schemas",
+    # records
+    "Book": "models",
+    "BookMeta": "models",
+    "Chapter": "models",
+    "ReferenceSection": "models",
+    "Block": "models",
+    "Scene": "models",
+    "WorldContext": "models",
+    "RunningSummary": "models",
+    "Instruction": "models",
+    "TrainingRecord": "models",
+    "NovelcraftError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'novelcraft' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,278 @@
+"""Typed records that flow between stages, and the structured outputs the LLM stages produce.
+
+Every stage is a function over these models. Their JSON Schemas are generated into ``schemas/``
+(see :mod:`novelcraft.schemas`) so that users can validate data sets without importing Python.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Record(BaseModel):
+    """Base for every persisted record: unknown keys are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _bounded(max_words: int, max_chars: int, description: str) -> object:
+    """A string field with a hard character bound (for schema-constrained decoding) and a word budget."""
+    return Field(
+        ...,
+        min_length=1,
+        max_length=max_chars,
+        description=f"{description} (at most {max_words} words)",
+        json_schema_extra={"x-max-words": max_words},
+    )
+
+
+class _WordBudgeted(Record):
+    """Checks the ``x-max-words`` budget declared on each string field."""
+
+    @model_validator(mode="after")
+    def _check_word_budgets(self) -> "_WordBudgeted":
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            limit = extra.get("x-max-words")
+            value = getattr(self, name)
+            if limit is None:
+                continue
+            words = sum(_word_count(v) for v in value) if isinstance(value, list) else _word_count(value)
+            if words > limit:
+                raise ValueError(f"{name}: {words} words, budget is {limit}")
+        return self
+
+
+# --------------------------------------------------------------------------- book structure
+
+
+class Block(Record):
+    """A run of whole paragraphs (or one piece of an over-long paragraph) of at least the block minimum.
+
+    ``joiner`` is the exact text that separated this block from the previous one in the chapter, so
+    ``join_blocks`` reproduces the chapter byte for byte.
+    """
+
+    index: int = Field(..., ge=0)
+    text: str = Field(..., min_length=1)
+    tokens: int = Field(..., ge=0)
+    joiner: str = Field("", description="text between the previous block and this one ('' for the first)")
+    paragraphs: int = Field(1, ge=1, description="number of source paragraphs (or paragraph pieces) merged")
+    split: bool = Field(False, description="true when the block is a sentence-boundary piece of one paragraph")
+
+
+class Chapter(Record):
+    """One narrative chapter, its normalized heading and its token-budgeted blocks."""
+
+    index: int = Field(..., ge=1, description="1-based position among the narrative chapters")
+    title: str | None = Field(None, description="chapter title without its number, if the book gives one")
+    heading: str = Field(..., description="normalized heading, '# Chapter N' or '# Chapter N: Title'")
+    source_heading: str = Field(..., description="the heading as the source book writes it")
+    part: str | None = Field(None, description="enclosing book/part/volume heading, if any")
+    text: str = Field(..., min_length=1, description="cleaned Markdown, starting with the normalized heading")
+    word_count: int = Field(..., ge=0)
+    tokens: int = Field(..., ge=0)
+    blocks: list[Block] = Field(default_factory=list)
+
+
+ReferenceKind = Literal[
+    "foreword",
+    "preface",
+    "introduction",
+    "prologue_note",
+    "dedication",
+    "epigraph",
+    "front_matter",
+    "glossary",
+    "characters",
+    "etymology",
+    "extracts",
+    "notes",
+    "footnotes",
+    "appendix",
+    "afterword",
+    "other",
+]
+
+
+class ReferenceSection(Record):
+    """Non-narrative material kept apart from the chapters (foreword, glossary, footnotes, ...)."""
+
+    index: int = Field(..., ge=1)
+    kind: ReferenceKind
+    title: str
+    text: str = Field(..., min_length=1)
+    word_count: int = Field(..., ge=0)
+    tokens: int = Field(..., ge=0)
+    blocks: list[Block] = Field(default_factory=list)
+
+
+class Scene(Record):
+    """A training scene: the unit the model learns to write from an instruction."""
+
+    scene_id: int = Field(..., ge=1)
+    chapter_index: int = Field(..., ge=0, description="0 for reference scenes, else the chapter's index")
+    chapter_title: str | None = None
+    instruction: str | None = Field(None, description="rendered scene instruction (stage 7)")
+    text: str = Field(..., min_length=1)
+    running_summary: str | None = Field(None, description="rendered running summary after this scene (stage 6)")
+    tokens: int | None = Field(None, ge=0, description="exact token count of text, when known")
+    is_reference: bool = Field(False, description="true for scenes cut from reference sections")
+    block_start: int | None = Field(None, ge=0, description="first block index in the chapter")
+    block_end: int | None = Field(None, ge=0, description="last block index in the chapter (inclusive)")
+
+
+class BookMeta(Record):
+    book_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_]*$")
+    title: str = Field(..., min_length=1)
+    author: str = Field(..., min_length=1)
+    word_count: int = Field(..., ge=0)
+    total_chapters: int = Field(..., ge=0)
+    total_scenes: int = Field(..., ge=0)
+    world_context: str | None = Field(None, description="rendered world context (stage 4), <= 400 tokens")
+    language: str | None = None
+    source_id: str | None = Field(None, description="e.g. the Project Gutenberg ebook number")
+    source_file: str | None = None
+    source_sha256: str | None = None
+
+
+class Book(Record):
+    """The Book JSON of the design: meta, chapters, reference sections and scenes."""
+
+    meta: BookMeta
+    chapters: list[Chapter] = Field(default_factory=list)
+    reference: list[ReferenceSection] = Field(default_factory=list)
+    scenes: list[Scene] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- LLM outputs
+
+
+class WorldContext(_WordBudgeted):
+    """Stage 4 output: what a writer must know about the book's world, rendered to <= 400 tokens."""
+
+    tone_style: str = _bounded(60, 480, "era/genre, atmosphere, prose voice, sensory anchors")
+    world_rules: str = _bounded(60, 480, "technology or magic level, social order, key constraints")
+    protagonist_conditions: str = _bounded(45, 360, "who the protagonist is and what drives them")
+    factions: str = _bounded(60, 480, "powers in conflict, their aims and marks")
+    locations: str = _bounded(50, 400, "key places and what they mean")
+    narrative_engine: str = _bounded(50, 400, "central conflict, stakes, thematic core")
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                "# Novel World Context",
+                "",
+                f"## TONE AND STYLE: {self.tone_style}",
+                f"## WORLD RULES: {self.world_rules}",
+                f"## PROTAGONIST CONDITIONS: {self.protagonist_conditions}",
+                f"## FACTIONS: {self.factions}",
+                f"## LOCATIONS: {self.locations}",
+                f"## NARRATIVE ENGINE: {self.narrative_engine}",
+            ]
+        )
+
+
+class RunningSummary(_WordBudgeted):
+    """Stage 6 output: local momentum of the last scene plus the global state of the novel so far."""
+
+    scene_end_state: str = _bounded(25, 200, "where and how the scene ends")
+    emotional_beat: str = _bounded(15, 120, "the dominant emotion at the end of the scene")
+    immediate_tension: str = _bounded(20, 160, "what pulls the reader into the next scene")
+    global_events: str = _bounded(60, 480, "the events of the novel so far, compressed")
+    unresolved_threads: str = _bounded(35, 280, "open questions and promises")
+    world_state: str = _bounded(20, 160, "the state of the world now")
+    active_characters: str = _bounded(15, 120, "characters in play and their conditions")
+    global_shift: str = _bounded(20, 160, "how this scene changed the big picture")
+
+    def render(self, progress_percent: int | None = None) -> str:
+        lines = []
+        if progress_percent is not None:
+            lines += [f"NOVEL PROGRESS: {progress_percent}%", ""]
+        lines += [
+            "# Running Summary",
+            "",
+            "## LOCAL MOMENTUM",
+            f"- SCENE END STATE: {self.scene_end_state}",
+            f"- EMOTIONAL BEAT: {self.emotional_beat}",
+            f"- IMMEDIATE TENSION: {self.immediate_tension}",
+            "## GLOBAL STATE",
+            f"- GLOBAL EVENTS: {self.global_events}",
+            f"- UNRESOLVED THREADS: {self.unresolved_threads}",
+            f"- WORLD STATE: {self.world_state}",
+            f"- ACTIVE CHARACTERS: {self.active_characters}",
+            f"- GLOBAL SHIFT: {self.global_shift}",
+        ]
+        return "\n".join(lines)
+
+
+class Instruction(Record):
+    """Stage 7 output: the directive that would have produced the scene (<= 80 words in all)."""
+
+    scene_goal: str = Field(..., min_length=1, max_length=240, description="what the scene must achieve (<= 30 words)")
+    characters_present: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        ..., max_length=8, description="names of the characters on stage"
+    )
+    emotional_beat: str = Field(..., min_length=1, max_length=120, description="the feeling the scene lands on")
+    constraints: str = Field(..., max_length=240, description="style, pacing or continuity constraints")
+
+    MAX_WORDS: ClassVar[int] = 80
+    MAX_GOAL_WORDS: ClassVar[int] = 30
+
+    @field_validator("scene_goal")
+    @classmethod
+    def _goal_words(cls, v: str) -> str:
+        if _word_count(v) > cls.MAX_GOAL_WORDS:
+            raise ValueError(f"scene_goal has {_word_count(v)} words, budget is {cls.MAX_GOAL_WORDS}")
+        return v
+
+    @model_validator(mode="after")
+    def _total_words(self) -> "Instruction":
+        total = (
+            _word_count(self.scene_goal)
+            + sum(_word_count(c) for c in self.characters_present)
+            + _word_count(self.emotional_beat)
+            + _word_count(self.constraints)
+        )
+        if total > self.MAX_WORDS:
+            raise ValueError(f"instruction has {total} words, budget is {self.MAX_WORDS}")
+        return self
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                "# Scene Instruction",
+                "",
+                f"## SCENE GOAL: {self.scene_goal}",
+                f"## CHARACTERS PRESENT: {'; '.join(self.characters_present)}",
+                f"## EMOTIONAL BEAT: {self.emotional_beat}",
+                f"## CONSTRAINTS: {self.constraints}",
+            ]
+        )
+
+
+# --------------------------------------------------------------------------- training records
+
+
+class ChatMessage(Record):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., min_length=1)
+
+
+class TrainingRecord(Record):
+    """One ChatML training example: system persona, user context + instruction, assistant scene."""
+
+    messages: list[ChatMessage] = Field(..., min_length=3, max_length=3)
+
+    @model_validator(mode="after")
+    def _roles_in_order(self) -> "TrainingRecord":
+        roles = [m.role for m in self.messages]
+        if roles != ["system", "user", "assistant"]:
+            raise ValueError(f"roles must be system, user, assistant; got {', '.join(roles)}")
+        return self

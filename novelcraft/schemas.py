@@ -1,0 +1,150 @@
+"""JSON Schemas of the persisted records, generated from the pydantic models into ``schemas/``.
+
+The checked-in ``schemas/*.schema.json`` files let users validate data sets without importing
+Python. They are generated, never edited by hand::
+
+    python -m novelcraft.schemas            # (re)write schemas/
+    python -m novelcraft.schemas --check    # exit 1 when a file is missing or out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import BaseModel
+
+from .io import atomic_write_text
+from .models import (
+    Block,
+    Book,
+    BookMeta,
+    Chapter,
+    Instruction,
+    ReferenceSection,
+    RunningSummary,
+    Scene,
+    TrainingRecord,
+    WorldContext,
+)
+from .recipes import PrepRecipe
+
+log = logging.getLogger(__name__)
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DEFAULT_DIR = "schemas"
+SUFFIX = ".schema.json"
+
+#: file stem -> model; the order is the order files are written and reported in.
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "book": Book,
+    "book_meta": BookMeta,
+    "chapter": Chapter,
+    "reference_section": ReferenceSection,
+    "block": Block,
+    "scene": Scene,
+    "world_context": WorldContext,
+    "running_summary": RunningSummary,
+    "instruction": Instruction,
+    "training_record": TrainingRecord,
+    "recipe_prep": PrepRecipe,
+}
+
+
+def schema_id(stem: str) -> str:
+    """The ``$id`` of a schema file, e.g. ``novelcraft/book.schema.json``."""
+    return f"novelcraft/{stem}{SUFFIX}"
+
+
+def generate_schema(stem: str) -> dict:
+    """JSON Schema (draft 2020-12) of ``SCHEMA_MODELS[stem]`` with ``$schema`` and ``$id`` first."""
+    body = SCHEMA_MODELS[stem].model_json_schema()
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": schema_id(stem), **body}
+
+
+def generate_schemas() -> dict[str, dict]:
+    """All schemas, keyed by file stem, in :data:`SCHEMA_MODELS` order. Deterministic."""
+    return {stem: generate_schema(stem) for stem in SCHEMA_MODELS}
+
+
+def render_schema(schema: dict) -> str:
+    """The exact text of a schema file: JSON, indent 2, key order kept, trailing newline."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _expected_files() -> dict[str, str]:
+    return {f"{stem}{SUFFIX}": render_schema(schema) for stem, schema in generate_schemas().items()}
+
+
+def write_schemas(directory: str | Path = DEFAULT_DIR) -> list[Path]:
+    """Write every ``<stem>.schema.json`` into ``directory`` (atomically); return the paths.
+
+    Files whose content is already up to date are left untouched (but still returned).
+    """
+    directory = Path(directory)
+    written: list[Path] = []
+    for name, text in _expected_files().items():
+        path = directory / name
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != text:
+            atomic_write_text(path, text)
+            log.info("wrote %s", path)
+        written.append(path)
+    return written
+
+
+def check_schemas(directory: str | Path = DEFAULT_DIR) -> list[str]:
+    """Names of the schema files in ``directory`` that are missing or differ from the models (drift).
+
+    An empty list means the checked-in schemas match :func:`generate_schemas`.
+    """
+    directory = Path(directory)
+    drift: list[str] = []
+    for name, text in _expected_files().items():
+        try:
+            current = (directory / name).read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != text:
+            drift.append(name)
+    return drift
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m novelcraft.schemas [--check] [DIR]``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m novelcraft.schemas",
+        description="Generate (or check) the JSON Schemas of novelcraft's records.",
+    )
+    parser.add_argument("directory", nargs="?", default=DEFAULT_DIR, help=f"output folder (default: {DEFAULT_DIR})")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if any file is missing or stale")
+    args = parser.parse_args(argv)
+    directory = Path(args.directory)
+    if args.check:
+        drift = check_schemas(directory)
+        if drift:
+            details = ", ".join(
+                f"{name} ({'stale' if (directory / name).exists() else 'missing'})" for name in drift
+            )
+            print(
+                f"{directory}: JSON Schemas out of date with novelcraft.models: {details}\n"
+                f"regenerate them with: python -m novelcraft.schemas {directory}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{directory}: {len(SCHEMA_MODELS)} JSON Schemas up to date")
+        return 0
+    paths = write_schemas(directory)
+    print(f"{directory}: wrote {len(paths)} JSON Schemas")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

