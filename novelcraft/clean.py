@@ -260,6 +260,16 @@ def promote_heading_paragraphs(paragraphs: list[str]) -> list[str]:
                 heading = f"{bare} {nxt}"
                 i += 1
             out.append(f"## {heading}")
+        elif (
+            not p.startswith("#")
+            and "\n" not in bare
+            and len(bare.split()) <= 6
+            and bare.upper() == bare
+            and any(c.isalpha() for c in bare)
+            and (_END_RE.match(bare) or reference_kind(bare))
+        ):
+            # ALL-CAPS 'PREFACE', 'GLOSSARY', 'THE END' lines of plain-text books
+            out.append(f"## {bare}")
         else:
             out.append(p)
         i += 1

@@ -300,7 +300,9 @@ def _validate_jsonl(file: str, text: str, counter: "TokenCounter | None", budget
             rows.append((num, json.loads(line)))
         except json.JSONDecodeError as exc:
             issues.append(
-                ValidationIssue(file, f"record {num}", None, f"invalid JSON on line {num}, column {exc.colno}: {exc.msg}")
+                ValidationIssue(
+                    file, f"record {num}", None, f"invalid JSON on line {num}, column {exc.colno}: {exc.msg}"
+                )
             )
     if not rows and not issues:
         issues.append(ValidationIssue(file, None, None, "file holds no records"))
@@ -357,9 +359,14 @@ def _scene_budget_issues(
                 jobs.append((label, field, budget, key, severity))  # type: ignore[arg-type]
                 texts.append(value)
     issues = []
+    labels = {label: scene for label, scene in scenes}
     for (label, field, budget, key, severity), n in zip(jobs, _count(counter, texts)):
         if n > budget:
             issues.append(ValidationIssue(file, label, field, _over(n, budget, field, key), severity))
+        recorded = labels[label].get("tokens") if field == "text" else None
+        if isinstance(recorded, int) and recorded != n:
+            reason = f"tokens field says {recorded} but the text has {n} tokens with {counter.name}"
+            issues.append(ValidationIssue(file, label, "tokens", reason))
     return issues
 
 
@@ -401,7 +408,9 @@ def _book_issues(
     # declared counts
     total_scenes = meta.get("total_scenes")
     if isinstance(total_scenes, int) and isinstance(scenes_raw, list) and total_scenes != len(scenes):
-        reference = sum(1 for s in scenes if isinstance(s, dict) and (s.get("is_reference") or s.get("chapter_index") == 0))
+        reference = sum(
+            1 for s in scenes if isinstance(s, dict) and (s.get("is_reference") or s.get("chapter_index") == 0)
+        )
         note = (
             f" ({len(scenes) - reference} narrative + {reference} reference scene{'s' * (reference != 1)})"
             if reference
@@ -409,7 +418,10 @@ def _book_issues(
         )
         issues.append(
             ValidationIssue(
-                file, "meta", "total_scenes", f"total_scenes is {total_scenes} but the file has {len(scenes)} scenes{note}"
+                file,
+                "meta",
+                "total_scenes",
+                f"total_scenes is {total_scenes} but the file has {len(scenes)} scenes{note}",
             )
         )
     total_chapters = meta.get("total_chapters")
@@ -485,7 +497,8 @@ def _object_issues(
     }[kind]
     n = counter.count(obj.render())  # type: ignore[attr-defined]
     if n > budget:
-        issues.append(ValidationIssue(file, None, None, _over(n, budget, f"rendered {kind}", key), severity))  # type: ignore[arg-type]
+        reason = _over(n, budget, f"rendered {kind}", key)
+        issues.append(ValidationIssue(file, None, None, reason, severity))  # type: ignore[arg-type]
     return issues
 
 
@@ -523,9 +536,16 @@ def _read_text(path: Path) -> tuple[str | None, ValidationIssue | None]:
 
 
 def validate_file(
-    path: str | Path, *, counter: "TokenCounter | None" = None, budgets: Budgets | None = None
+    path: str | Path,
+    *,
+    counter: "TokenCounter | None" = None,
+    budgets: Budgets | None = None,
+    skip_unknown: bool = False,
 ) -> list[ValidationIssue]:
     """All issues of one file; an empty list means the file is valid.
+
+    ``skip_unknown`` returns no issue for a well-formed file of no known kind (used when searching
+    folders, which also hold run manifests and other bookkeeping files).
 
     ``counter`` (from :func:`novelcraft.tokens.load_token_counter`) turns on the token-budget checks
     against ``budgets`` (default :class:`~novelcraft.recipes.Budgets`).
@@ -535,7 +555,8 @@ def validate_file(
     budgets = budgets if budgets is not None else Budgets()
     suffix = path.suffix.lower()
     if suffix not in DATA_SUFFIXES:
-        return [ValidationIssue(file, None, None, f"unsupported file type (expected one of {', '.join(DATA_SUFFIXES)})")]
+        expected = ", ".join(DATA_SUFFIXES)
+        return [ValidationIssue(file, None, None, f"unsupported file type (expected one of {expected})")]
     text, problem = _read_text(path)
     if problem is not None:
         return [problem]
@@ -547,7 +568,8 @@ def validate_file(
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            return [ValidationIssue(file, None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+            reason = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            return [ValidationIssue(file, None, None, reason)]
     else:
         import yaml
 
@@ -569,6 +591,9 @@ def validate_file(
         return _recipe_issues(file, data)
     if kind in OBJECT_MODELS:
         return _object_issues(file, kind, data, counter, budgets)
+    if skip_unknown:
+        log.info("%s: not a data-set file, skipped", file)
+        return []
     return [
         ValidationIssue(
             file,
@@ -606,9 +631,11 @@ def validate_paths(
         if path.is_dir():
             files = iter_data_files(path)
             if not files:
-                issues.append(ValidationIssue(str(path), None, None, "no .json, .jsonl or .yaml files found", "warning"))
+                issues.append(
+                    ValidationIssue(str(path), None, None, "no .json, .jsonl or .yaml files found", "warning")
+                )
             for f in files:
-                issues += validate_file(f, counter=counter, budgets=budgets)
+                issues += validate_file(f, counter=counter, budgets=budgets, skip_unknown=True)
         elif path.exists():
             issues += validate_file(path, counter=counter, budgets=budgets)
         else:

@@ -107,3 +107,57 @@ def test_unwrap_keeps_indented_verse():
 def test_header_metadata_markdown_bold():
     meta = gutenberg_header_metadata("**Title**: The iron heel\n\n**Author**: Jack London\n\n**Release date**: May 3, 2006 \\[eBook \\#1164\\]")
     assert meta["title"] == "The iron heel" and meta["source_id"] == "gutenberg:1164"
+
+
+def _make_epub(path, chapters):
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("test-id")
+    book.set_title("Made Up")
+    book.set_language("en")
+    book.add_author("Ann Author")
+    items = []
+    for i, html in enumerate(chapters, 1):
+        item = epub.EpubHtml(title=f"c{i}", file_name=f"c{i}.xhtml", lang="en")
+        item.content = html
+        book.add_item(item)
+        items.append(item)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *items]
+    epub.write_epub(str(path), book)
+    return path
+
+
+def test_empty_epub_fails_clearly(tmp_path, counter):
+    from novelcraft.book import prep_book
+    from novelcraft.errors import NovelcraftError
+    from novelcraft.recipes import PrepRecipe
+
+    path = _make_epub(tmp_path / "hollow.epub", ["<html><body><p></p></body></html>"])
+    with pytest.raises(NovelcraftError, match=r"hollow.epub: (ingest: the book has no text|structure: no detectable chapters)"):
+        prep_book(path, PrepRecipe(name="t", books=["x"]), counter)
+
+
+def test_unseen_epub_shapes(tmp_path, counter):
+    """An EPUB never seen before: BOOK/CHAPTER nesting, bold paragraph headings, a glossary."""
+    from novelcraft.book import prep_book
+    from novelcraft.recipes import PrepRecipe
+
+    para = "<p>" + "The river ran cold under the bridge while the lamps of the town went out one by one. " * 6 + "</p>"
+    path = _make_epub(
+        tmp_path / "unseen.epub",
+        [
+            "<html><body><h1>BOOK I</h1><h2>CHAPTER 1<br/>THE BRIDGE</h2>" + para * 3 + "</body></html>",
+            "<html><body><p><b>CHAPTER 2</b></p>" + para * 3 + "</body></html>",
+            "<html><body><h1>BOOK II</h1><h2>CHAPTER 1</h2>" + para * 3 + "</body></html>",
+            "<html><body><h2>GLOSSARY</h2><p>Bridge: a way across.</p></body></html>",
+        ],
+    )
+    book = prep_book(path, PrepRecipe(name="t", books=["x"]), counter)
+    assert [c.heading for c in book.chapters] == ["# Chapter 1: The Bridge", "# Chapter 2", "# Chapter 3"]
+    assert [c.part for c in book.chapters] == ["Book I", "Book I", "Book II"]
+    assert [r.kind for r in book.reference] == ["glossary"]
+    assert book.meta.title == "Made Up" and book.meta.author == "Ann Author"

@@ -169,3 +169,42 @@ def test_cli_bad_recipe_is_one_line_nonzero(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "r.yaml: budgets.scene.hard_mx: unknown key" in lines[0]
+
+
+def test_gutenberg_plain_text_book_end_to_end(tmp_path, counter):
+    para = ("The wind came down from the hills and rattled the shutters of the inn, and nobody slept.\n" * 5).strip()
+    chapters = []
+    for book_no, chs in (("I", ("I", "II")), ("II", ("I",))):
+        chapters.append(f"BOOK {book_no}")
+        for ch in chs:
+            chapters += [f"CHAPTER {ch}.", "THE INN AT NIGHT", para, para]
+    text = "\n\n".join(
+        ["The Project Gutenberg eBook of Inn", "Title: The Inn", "Author: A. Writer", "*** START OF THE PROJECT GUTENBERG EBOOK THE INN ***", "PREFACE", "A short word before the tale begins, by the author of this book.", *chapters, "THE END", "*** END OF THE PROJECT GUTENBERG EBOOK THE INN ***", "License text."]
+    )
+    src = tmp_path / "inn.txt"
+    src.write_text(text, encoding="utf-8")
+    book = prep_book(src, PrepRecipe(name="t", books=["x"]), counter)
+    assert [c.heading for c in book.chapters] == ["# Chapter 1: The Inn at Night"] * 1 + ["# Chapter 2: The Inn at Night", "# Chapter 3: The Inn at Night"]
+    assert [c.part for c in book.chapters] == ["Book I", "Book I", "Book II"]
+    assert book.meta.book_id == "the_inn_writer"
+    assert all("License" not in c.text and "THE END" not in c.text for c in book.chapters)
+    assert [r.kind for r in book.reference] == ["preface"]
+
+
+def test_cli_validate_real_run_and_broken_book(make_recipe, counter, capsys):
+    recipe = make_recipe()
+    run_prep(recipe, counter=counter, progress=False)
+    default = recipe.run_dir.parents[0]
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    rc = cli.main(["validate", str(recipe.run_dir / "books"), "--recipe", str(root / "recipes" / "prep" / "default.yaml")])
+    assert rc == 0 and "no issues" in capsys.readouterr().out
+    book_file = recipe.run_dir / "books" / "alice-in-wonderland" / "03_book.json"
+    data = json.loads(book_file.read_text())
+    data["scenes"][1]["scene_id"] = 1
+    data["scenes"][2]["text"] = " ".join(str(i) for i in range(3000))
+    broken = default / "broken.json"
+    broken.write_text(json.dumps(data))
+    rc = cli.main(["validate", str(broken), "--tokenizer", "Qwen/Qwen3-30B-A3B-Instruct-2507"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "broken.json" in out and "scene_id" in out and "budget is 3000" in out and "tokens field says" in out
