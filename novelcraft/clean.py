@@ -70,14 +70,21 @@ def is_internal_link_table(paragraph: str) -> bool:
     return len(link_lines) == len(lines)
 
 
-def extract_footnotes(paragraphs: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Split paragraphs into (body paragraphs, [(marker, footnote text)])."""
+def extract_footnotes(paragraphs: Iterable[str]) -> tuple[list[str], list[tuple[str | None, str, str]]]:
+    """Split paragraphs into (body paragraphs, [(heading, marker, footnote text)]).
+
+    ``heading`` is the last heading before the note: books restart their numbering per chapter.
+    """
     body: list[str] = []
-    notes: list[tuple[str, str]] = []
+    notes: list[tuple[str | None, str, str]] = []
+    heading: str | None = None
     for p in paragraphs:
+        h = _ATX.match(p) if "\n" not in p else None
+        if h:
+            heading = h.group(2).strip()
         m = _FN_DEF_LINK.match(p) or _FN_DEF_GFM.match(p)
         if m:
-            notes.append((m.group(1), m.group(2).strip()))
+            notes.append((heading, m.group(1), m.group(2).strip()))
         else:
             body.append(p)
     return body, notes
@@ -464,8 +471,15 @@ def clean_markdown(
         min_chapter_words=min_chapter_words,
         extra_reference_titles=extra_reference_titles,
     )
-    if keep_footnotes and notes:
-        lines = [f"[{marker}] {clean_inline(text)}" for marker, text in notes if clean_inline(text)]
+    book.footnotes = [(h or "", marker, clean_inline(text)) for h, marker, text in notes if clean_inline(text)]
+    if keep_footnotes and book.footnotes:
+        lines: list[str] = []
+        last: str | None = None
+        for heading, marker, text in book.footnotes:
+            if heading and heading != last:
+                lines.append(f"**{clean_inline(heading)}**")
+                last = heading
+            lines.append(f"[{marker}] {text}")
         if lines:
             book.reference.append(
                 Section(heading="Footnotes", source_heading="Footnotes", paragraphs=lines, title="Footnotes", kind="footnotes")

@@ -236,6 +236,14 @@ def recipe_from_dict(data: dict[str, Any], *, source: str | Path = "<recipe>") -
         raise RecipeError(_format_validation_error(exc), path=source) from None
 
 
+def yaml_error_message(exc: yaml.YAMLError) -> str:
+    """'invalid YAML at line L, column C: problem' for a PyYAML error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"invalid YAML{where}: {problem}"
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Strict:
     """Load a YAML recipe, apply ``key.sub=value`` overrides, validate it strictly.
 
@@ -249,10 +257,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Strict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"invalid YAML{where}: {problem}", path=path) from None
+        raise RecipeError(yaml_error_message(exc), path=path) from None
     if data is None:
         raise RecipeError("recipe is empty", path=path)
     if not isinstance(data, dict):

@@ -573,13 +573,12 @@ def validate_file(
     else:
         import yaml
 
+        from .recipes import yaml_error_message
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem_text = getattr(exc, "problem", None) or str(exc)
-            return [ValidationIssue(file, None, None, f"invalid YAML{where}: {problem_text}")]
+            return [ValidationIssue(file, None, None, yaml_error_message(exc))]
 
     kind = detect_kind(path, data)
     log.debug("%s: detected %s", file, kind)

@@ -57,7 +57,7 @@ def test_gutenberg_header_license_toc_images_footnotes_removed():
     for bad in ("Gutenberg", "license", "cover.jpg", "](#", "[1]", "<", "Contents", "THE END"):
         assert bad not in text, bad
     notes = [r for r in book.reference if r.kind == "footnotes"]
-    assert notes and notes[0].paragraphs == ["[1] A note about the night."]
+    assert notes and notes[0].paragraphs == ["**CHAPTER I. THE BEGINNING**", "[1] A note about the night."]
 
 
 def test_strip_gutenberg_plain_text_markers():
@@ -128,8 +128,8 @@ def test_inline_cleanup_keeps_emphasis():
 
 
 def test_extract_footnotes_gfm_and_links():
-    body, notes = extract_footnotes(["Text.", "[^a]: GFM note", "[\\[2\\]](#r2) Linked note"])
-    assert body == ["Text."] and notes == [("a", "GFM note"), ("2", "Linked note")]
+    body, notes = extract_footnotes(["Text.", "[^a]: GFM note", "## CHAPTER II", "[\\[2\\]](#r2) Linked note"])
+    assert body == ["Text.", "## CHAPTER II"] and notes == [(None, "a", "GFM note"), ("CHAPTER II", "2", "Linked note")]
 
 
 def test_smart_title():

@@ -48,7 +48,8 @@ def test_iron_heel_foreword_is_reference(books):
     foreword = next(r for r in book.reference if r.kind == "foreword")
     assert foreword.text.startswith("It cannot be said that the Everhard Manuscript")
     notes = next(r for r in book.reference if r.kind == "footnotes")
-    assert notes.text.startswith("[1] The Second Revolt was largely the work of Ernest Everhard")
+    assert notes.text.startswith("**CHAPTER I. MY EAGLE**\n\n[1] The Second Revolt was largely the work of Ernest Everhard")
+    assert "**CHAPTER II. CHALLENGES**" in notes.text
     assert "[5]" not in book.chapters[0].text and "fnref" not in notes.text
 
 
