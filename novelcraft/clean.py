@@ -361,7 +361,6 @@ def structure_book(
             ),
             None,
         )
-        # a first "container" (BOOK I) with its own text also opens the narrative
     book = CleanBook()
     # the H1 usually has the book's real capitalisation ("The Iron Heel" vs. metadata "The iron heel")
     display_title = next(
