@@ -32,6 +32,7 @@ _EXPORTS = {
     "join_blocks": "blocks",
     "apply_boundaries": "blocks",
     "merge_scenes": "blocks",
+    "merge_scenes_counted": "blocks",
     "split_long_paragraph": "blocks",
     "run_prep": "pipeline",
     "resolve_book_paths": "pipeline",

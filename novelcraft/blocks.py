@@ -206,6 +206,13 @@ def merge_scenes(
     An atomic scene that is itself over the limit is cut at block boundaries, so every returned
     scene fits (blocks never exceed the limit). Token counts are checked exactly at the end.
     """
+    return [blocks for blocks, _ in merge_scenes_counted(atomic, counter, max_tokens=max_tokens)]
+
+
+def merge_scenes_counted(
+    atomic: Sequence[Sequence[Block]], counter: TokenCounter, *, max_tokens: int = 3000
+) -> list[tuple[list[Block], int]]:
+    """:func:`merge_scenes` with the exact token count of each scene's text, from the same check."""
 
     def est(bs: Sequence[Block]) -> int:
         return sum(b.tokens for b in bs) + max(0, len(bs) - 1)
@@ -227,9 +234,12 @@ def merge_scenes(
     if cur:
         scenes.append(cur)
     exact = counter.count_batch([join_blocks(s) for s in scenes])
-    out: list[list[Block]] = []
+    out: list[tuple[list[Block], int]] = []
     for s, n in zip(scenes, exact):
-        out.extend(_cut_by_blocks(s, max_tokens, counter) if n > max_tokens else [s])
+        if n <= max_tokens:
+            out.append((s, n))
+        else:
+            out.extend((piece, counter.count(join_blocks(piece))) for piece in _cut_by_blocks(s, max_tokens, counter))
     return out
 
 

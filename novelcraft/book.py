@@ -6,7 +6,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes
+from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes_counted
 from .clean import CleanBook, Section, clean_markdown
 from .errors import StructureError
 from .ingest import RawBook, ingest_book
@@ -33,13 +33,12 @@ def count_words(text: str) -> int:
 
 def _scenes_for(
     blocks: list[Block], counter: TokenCounter, recipe: PrepRecipe
-) -> list[list[Block]]:
-    if not blocks:
-        return []
-    if recipe.segmentation.method == "none":
+) -> list[tuple[list[Block], int]]:
+    """(scene blocks, exact scene tokens) for one chapter or reference section."""
+    if not blocks or recipe.segmentation.method == "none":
         return []
     atomic = apply_boundaries(blocks, list(range(len(blocks))))
-    return merge_scenes(atomic, counter, max_tokens=recipe.budgets.scene.hard_max)
+    return merge_scenes_counted(atomic, counter, max_tokens=recipe.budgets.scene.hard_max)
 
 
 def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: PrepRecipe) -> Book:
@@ -57,7 +56,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
     chapters: list[Chapter] = []
     reference: list[ReferenceSection] = []
     scenes: list[Scene] = []
-    ref_scenes: list[tuple[ReferenceSection, list[list[Block]]]] = []
+    ref_scenes: list[tuple[ReferenceSection, list[tuple[list[Block], int]]]] = []
     for i, (sec, ntok) in enumerate(zip(sections, section_tokens)):
         blocks = make_blocks(sec.text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens)
         if sec.kind == "chapter":
@@ -73,13 +72,14 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 blocks=blocks,
             )
             chapters.append(ch)
-            for group in _scenes_for(blocks, counter, recipe):
+            for group, ntok_scene in _scenes_for(blocks, counter, recipe):
                 scenes.append(
                     Scene(
                         scene_id=len(scenes) + 1,
                         chapter_index=ch.index,
                         chapter_title=ch.title,
                         text=join_blocks(group),
+                        tokens=ntok_scene,
                         block_start=group[0].index,
                         block_end=group[-1].index,
                     )
@@ -99,20 +99,19 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 ref_scenes.append((ref, _scenes_for(blocks, counter, recipe)))
     # Narrative scenes come first (their order drives NOVEL PROGRESS); reference scenes follow, flagged.
     for ref, groups in ref_scenes:
-        for group in groups:
+        for group, ntok_scene in groups:
             scenes.append(
                 Scene(
                     scene_id=len(scenes) + 1,
                     chapter_index=0,
                     chapter_title=ref.title,
                     text=join_blocks(group),
+                    tokens=ntok_scene,
                     is_reference=True,
                     block_start=group[0].index,
                     block_end=group[-1].index,
                 )
             )
-    scene_tokens = counter.count_batch([s.text for s in scenes])
-    scenes = [s.model_copy(update={"tokens": n}) for s, n in zip(scenes, scene_tokens)]
     title = clean.display_title or raw.meta.title or Path(raw.meta.source_file).stem
     author = raw.meta.author or "Unknown"
     meta = BookMeta(
