@@ -52,7 +52,25 @@ _EXPORTS = {
     "RunningSummary": "models",
     "Instruction": "models",
     "TrainingRecord": "models",
+    "SceneBoundaries": "models",
     "NovelcraftError": "errors",
+    # LLM engine and stages 4-7
+    "LLMConfig": "llm",
+    "LLMRequest": "llm",
+    "LLMResponse": "llm",
+    "Engine": "llm",
+    "make_engine": "llm",
+    "run_llm_stages": "llmprep",
+    "make_summary_task": "llmprep",
+    "load_prompt": "prompts",
+    # benchmarks of novels
+    "score_novel": "bench",
+    "load_novel": "bench",
+    "bench": "bench",
+    "run_bench": "bench",
+    "write_report": "bench",
+    "load_human_baseline": "bench",
+    "BenchRecipe": "bench",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -51,7 +51,8 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
             step="structure",
         )
     budgets = recipe.budgets
-    sections: list[Section] = clean.chapters + clean.reference
+    kept = clean.chapters[: recipe.max_chapters] if recipe.max_chapters else clean.chapters
+    sections: list[Section] = kept + clean.reference
     section_tokens = counter.count_batch([s.text for s in sections])
     chapters: list[Chapter] = []
     reference: list[ReferenceSection] = []
@@ -72,7 +73,9 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 blocks=blocks,
             )
             chapters.append(ch)
-            for group, ntok_scene in _scenes_for(blocks, counter, recipe):
+            # With LLM segmentation the narrative scenes are cut in stage 5, not here.
+            narrative_groups = [] if recipe.segmentation.method == "llm" else _scenes_for(blocks, counter, recipe)
+            for group, ntok_scene in narrative_groups:
                 scenes.append(
                     Scene(
                         scene_id=len(scenes) + 1,

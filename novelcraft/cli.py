@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default="schemas")
     p.add_argument("--check", action="store_true", help="exit 1 when the files differ from the models")
     p.set_defaults(func=_cmd_schemas)
+
+    # Stages that live in their own packages add their subcommands (thin wrappers over their public API).
+    from .bench.cli import register as register_bench
+
+    register_bench(sub)
     return parser
 
 

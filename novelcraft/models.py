@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Record(BaseModel):
@@ -32,11 +32,19 @@ def _bounded(max_words: int, max_chars: int, description: str) -> object:
     )
 
 
+def _budgets_on(info: ValidationInfo) -> bool:
+    return not (isinstance(info.context, dict) and info.context.get("word_budgets") is False)
+
+
 class _WordBudgeted(Record):
     """Checks the ``x-max-words`` budget declared on each string field."""
 
     @model_validator(mode="after")
-    def _check_word_budgets(self) -> "_WordBudgeted":
+    def _check_word_budgets(self, info: ValidationInfo) -> "_WordBudgeted":
+        # Over-budget LLM answers are parsed with context={"word_budgets": False} so they can be
+        # compressed (or kept and flagged) instead of being thrown away.
+        if not _budgets_on(info):
+            return self
         for name, info in type(self).model_fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             limit = extra.get("x-max-words")
@@ -227,13 +235,15 @@ class Instruction(Record):
 
     @field_validator("scene_goal")
     @classmethod
-    def _goal_words(cls, v: str) -> str:
-        if _word_count(v) > cls.MAX_GOAL_WORDS:
+    def _goal_words(cls, v: str, info: ValidationInfo) -> str:
+        if _budgets_on(info) and _word_count(v) > cls.MAX_GOAL_WORDS:
             raise ValueError(f"scene_goal has {_word_count(v)} words, budget is {cls.MAX_GOAL_WORDS}")
         return v
 
     @model_validator(mode="after")
-    def _total_words(self) -> "Instruction":
+    def _total_words(self, info: ValidationInfo) -> "Instruction":
+        if not _budgets_on(info):
+            return self
         total = (
             _word_count(self.scene_goal)
             + sum(_word_count(c) for c in self.characters_present)
@@ -255,6 +265,14 @@ class Instruction(Record):
                 f"## CONSTRAINTS: {self.constraints}",
             ]
         )
+
+
+class SceneBoundaries(Record):
+    """Stage 5 output: the block indices where atomic scenes start (0 first, strictly increasing)."""
+
+    scene_starts: list[Annotated[int, Field(ge=0, le=9999)]] = Field(
+        ..., min_length=1, max_length=200, description="index of the first block of each atomic scene"
+    )
 
 
 # --------------------------------------------------------------------------- training records

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel
 
@@ -35,6 +35,9 @@ from .io import atomic_write_json, atomic_write_text, sha256_file, sha256_text
 from .models import Book
 from .recipes import PrepRecipe, write_resolved_recipe
 from .tokens import TokenCounter, load_token_counter
+
+if TYPE_CHECKING:
+    from .llm.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class BookStats(BaseModel):
     words: int = 0
     tokens: int = 0
     max_scene_tokens: int = 0
+    flagged: int = 0
     stages_run: list[str] = []
     stages_skipped: list[str] = []
     seconds: dict[str, float] = {}
@@ -62,6 +66,8 @@ class PrepResult(BaseModel):
     tokenizer: str
     novelcraft_version: str
     seconds: float
+    engine: str | None = None
+    llm: dict[str, dict[str, Any]] = {}
 
     @property
     def failed(self) -> list[BookStats]:
@@ -77,10 +83,18 @@ class PrepResult(BaseModel):
                 lines.append(
                     f"  {b.book_id}: {b.chapters} chapters, {b.reference_sections} reference, {b.blocks} blocks, "
                     f"{b.scenes} scenes (max {b.max_scene_tokens} tokens), {b.words} words, {b.tokens} tokens"
+                    + (f", {b.flagged} flagged LLM items" if b.flagged else "")
                     + (f"; skipped {', '.join(b.stages_skipped)}" if b.stages_skipped else "")
                 )
             else:
                 lines.append(f"  FAILED {b.error}")
+        for stage, st in self.llm.items():
+            if st.get("calls") or st.get("reused"):
+                lines.append(
+                    f"  llm {stage}: {st['calls']} calls ({st['reused']} reused), {st['retries']} retries, "
+                    f"{st['compressions']} compressions, {st['flagged']} flagged, {st['prompt_tokens']} prompt + "
+                    f"{st['completion_tokens']} completion tokens, {st['wall_seconds']}s"
+                )
         return "\n".join(lines)
 
 
@@ -191,7 +205,7 @@ def prep_one(
 
     f_book = book_dir / "03_book.json"
     fp_book = _fingerprint(
-        "book", fp_clean, counter.name, recipe.budgets.model_dump(), recipe.segmentation.model_dump()
+        "book", fp_clean, counter.name, recipe.budgets.model_dump(), recipe.segmentation.model_dump(), recipe.max_chapters
     )
     book: Book = stage(
         "book",
@@ -217,13 +231,17 @@ def run_prep(
     recipe: PrepRecipe,
     *,
     counter: TokenCounter | None = None,
+    engine: "Engine | None" = None,
     force: bool = False,
     progress: bool = True,
 ) -> PrepResult:
-    """Run every available prep stage over the recipe's books and write stats; see the module docs.
+    """Run every prep stage of the recipe over its books and write stats; see the module docs.
 
-    Books that fail are reported in the result (status ``failed``) while the others complete; the
-    CLI exits non-zero when any book failed.
+    Stages 1-3 run per book; books that fail there are reported in the result (status ``failed``) while
+    the others complete. When the recipe has an ``llm`` section, stages 4-7 then run over all good books
+    together (batched) with ``engine`` (built from the recipe when not given); an LLM failure raises a
+    :class:`~novelcraft.errors.NovelcraftError` after writing stats, and finished answers stay on disk
+    for the next run. The CLI exits non-zero when any book failed.
     """
     from tqdm.auto import tqdm
 
@@ -234,6 +252,7 @@ def run_prep(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_recipe(recipe, run_dir)
     results: list[BookStats] = []
+    done: list[tuple[Book, Path, BookStats]] = []
     stems: dict[str, int] = {}
     for source in tqdm(sources, desc="prep", unit="book", disable=not progress):
         stem = source.stem
@@ -241,7 +260,8 @@ def run_prep(
         if stems[stem] > 1:
             stem = f"{stem}-{stems[stem]}"
         try:
-            _, stats = prep_one(source, recipe, counter, run_dir / "books" / stem, force=force)
+            book, stats = prep_one(source, recipe, counter, run_dir / "books" / stem, force=force)
+            done.append((book, run_dir / "books" / stem, stats))
         except NovelcraftError as exc:
             log.error("%s", exc)
             stats = BookStats(source=str(source), status="failed", error=str(exc))
@@ -251,7 +271,45 @@ def run_prep(
         books=results,
         tokenizer=counter.name,
         novelcraft_version=__version__,
-        seconds=round(time.perf_counter() - t0, 3),
+        seconds=0.0,
+        engine=recipe.llm.identity() if recipe.llm else None,
     )
-    atomic_write_json(run_dir / "stats.json", result)
+    try:
+        if recipe.llm is not None and done:
+            _run_llm(recipe, done, counter, engine, run_dir, result, force=force, progress=progress)
+    finally:
+        result.seconds = round(time.perf_counter() - t0, 3)
+        atomic_write_json(run_dir / "stats.json", result)
     return result
+
+
+def _run_llm(
+    recipe: PrepRecipe,
+    done: list[tuple[Book, Path, BookStats]],
+    counter: TokenCounter,
+    engine: "Engine | None",
+    run_dir: Path,
+    result: PrepResult,
+    *,
+    force: bool,
+    progress: bool,
+) -> None:
+    from .llm.engine import make_engine
+    from .llmprep import run_llm_stages
+
+    if force:
+        for f in (run_dir / "llm").glob("*.jsonl"):
+            f.unlink()
+    own = engine is None
+    engine = engine or make_engine(recipe.llm)  # type: ignore[arg-type]
+    try:
+        out = run_llm_stages([(b, d) for b, d, _ in done], recipe, engine, counter, run_dir, progress=progress)
+    finally:
+        if own:
+            engine.close()
+    result.llm = out.stats
+    for (_, _, stats), book in zip(done, out.books):
+        stats.scenes = book.meta.total_scenes
+        stats.max_scene_tokens = max((s.tokens or 0 for s in book.scenes), default=0)
+        stats.flagged = len(out.flags.get(book.meta.book_id, []))
+        stats.stages_run.extend(name for name, st in out.stats.items() if st["calls"] or st["reused"])

@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from .errors import RecipeError
 from .io import atomic_write_text
+from .llm.config import LLMConfig
+from .strict import Strict
 
 RECIPE_VERSION = 1
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class TokenizerConfig(Strict):
@@ -145,12 +143,52 @@ class CleanConfig(Strict):
 class SegmentationConfig(Strict):
     """How scenes are cut before the greedy merge.
 
-    ``blocks`` treats every paragraph block as an atomic scene (deterministic, no LLM); the LLM
-    segmenter of a later stage chooses semantic boundaries instead.
+    ``llm`` asks the LLM for atomic scene boundaries (stage 5); ``blocks`` treats every paragraph block as
+    an atomic scene (deterministic, no LLM); ``none`` makes no scenes.
     """
 
-    method: Literal["blocks", "none"] = "blocks"
+    method: Literal["llm", "blocks", "none"] = "blocks"
     include_reference: bool = Field(True, description="also cut reference sections into (flagged) scenes")
+    window_tokens: int = Field(
+        6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
+    )
+    max_tokens: int = Field(256, ge=16, description="answer tokens of one segmentation call")
+
+
+class WorldContextStage(Strict):
+    enabled: bool = True
+    input_tokens: int = Field(3000, ge=200, description="excerpt tokens shown to the LLM, spread over the chapters")
+    max_tokens: int = Field(700, ge=64, description="answer tokens of one call")
+    compress_attempts: int = Field(3, ge=0, le=10)
+
+
+class SummaryStage(Strict):
+    enabled: bool = True
+    max_tokens: int = Field(700, ge=64)
+    compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
+
+
+class InstructionStage(Strict):
+    enabled: bool = True
+    max_tokens: int = Field(300, ge=32)
+    compress_attempts: int = Field(2, ge=0, le=10)
+
+
+class LLMStages(Strict):
+    """Stages 4-7 (world context, semantic scenes, running summaries, instructions)."""
+
+    world_context: WorldContextStage = WorldContextStage()
+    summaries: SummaryStage = SummaryStage()
+    instructions: InstructionStage = InstructionStage()
+    attempts: int = Field(3, ge=1, le=10, description="answers per item when answers are invalid (feedback retries)")
+    on_failure: Literal["error", "flag"] = Field(
+        "error",
+        description="an item still invalid after its attempts: stop with an error naming book, stage and item, "
+        "or flag it and fall back (segmentation: size-based cuts; summary: carry the previous one; "
+        "instruction: left empty)",
+    )
+    chunk_size: int = Field(64, ge=1, description="requests per engine call; results are saved after each")
+    prompts_dir: str | None = Field(None, description="folder of prompt templates replacing the packaged ones")
 
 
 class PrepRecipe(Strict):
@@ -161,17 +199,47 @@ class PrepRecipe(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     books: list[str] = Field(..., min_length=1, description="EPUB/.txt/.md files, folders or glob patterns")
     output_dir: str = Field("runs", description="runs are written to OUTPUT_DIR/NAME")
+    max_chapters: int | None = Field(
+        None, ge=1, description="keep only the first N chapters of each book (pilot runs); reference is kept"
+    )
     tokenizer: TokenizerConfig = TokenizerConfig()
     budgets: Budgets = Budgets()
     clean: CleanConfig = CleanConfig()
     segmentation: SegmentationConfig = SegmentationConfig()
+    llm: LLMConfig | None = Field(None, description="the engine of stages 4-7; without it only stages 1-3 run")
+    stages: LLMStages = LLMStages()
+
+    @model_validator(mode="after")
+    def _llm_needed(self) -> "PrepRecipe":
+        if self.segmentation.method == "llm" and self.llm is None:
+            raise ValueError("segmentation.method 'llm' needs an llm section (backend, model)")
+        return self
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
 
 
-RECIPE_KINDS: dict[str, type[Strict]] = {"prep": PrepRecipe}
+RECIPE_KINDS: dict[str, type[Strict] | str] = {
+    "prep": PrepRecipe,
+    # Other kinds live with the stage that runs them; "module:Class" is imported only when used.
+    "compile": "novelcraft.compile:CompileRecipe",
+    "train": "novelcraft.train:TrainRecipe",
+    "generate": "novelcraft.generate:GenerateRecipe",
+    "bench": "novelcraft.bench:BenchRecipe",
+}
+
+
+def recipe_class(kind: str) -> type[Strict]:
+    """The recipe model of ``kind`` (imported on first use)."""
+    target = RECIPE_KINDS[kind]
+    if isinstance(target, str):
+        import importlib
+
+        module, _, name = target.partition(":")
+        target = getattr(importlib.import_module(module), name)
+        RECIPE_KINDS[kind] = target
+    return target
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -231,7 +299,7 @@ def recipe_from_dict(data: dict[str, Any], *, source: str | Path = "<recipe>") -
             path=source,
         )
     try:
-        return RECIPE_KINDS[kind].model_validate(data)
+        return recipe_class(kind).model_validate(data)
     except ValidationError as exc:
         raise RecipeError(_format_validation_error(exc), path=source) from None
 

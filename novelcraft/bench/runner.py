@@ -1,0 +1,134 @@
+"""``novelcraft bench`` end to end: load novels, score them, add the human baseline and speed figures, report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import NovelcraftError
+from ..io import atomic_write_json
+from ..recipes import write_resolved_recipe
+from .baseline import HumanBaseline, build_human_baseline, load_human_baseline
+from .embed import Embedder, load_embedder
+from .judge import JudgeFn, judge_novel, judge_summary
+from .novel import Novel, load_novel
+from .recipe import BenchRecipe
+from .report import BenchReport, new_report, write_report
+from .score import NovelScores, reference_index_for, score_novel
+from .speed import run_speed_benchmarks
+
+log = logging.getLogger(__name__)
+
+NOVEL_SUFFIXES = (".md", ".markdown", ".json", ".epub")
+
+
+def expand_paths(items: Sequence[str], *, step: str = "bench.load") -> list[Path]:
+    """Files as given, folders expanded to their novel files (sorted); a missing path is an error."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in NOVEL_SUFFIXES)
+            if not found:
+                raise NovelcraftError("folder holds no .md, .json or .epub file", path=p, step=step)
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise NovelcraftError("no such file or folder", path=p, step=step)
+    return out
+
+
+class _LazyCounter:
+    """The Qwen3 token counter, loaded only when an EPUB has to be prepared."""
+
+    def __init__(self) -> None:
+        self._c: object | None = None
+
+    def get(self) -> object:
+        if self._c is None:
+            from ..tokens import load_token_counter
+
+            self._c = load_token_counter()
+        return self._c
+
+
+def _load_all(paths: Sequence[Path], counter: _LazyCounter, source: str | None = None) -> list[Novel]:
+    return [load_novel(p, source=source, counter=counter.get() if p.suffix.lower() == ".epub" else None) for p in paths]  # type: ignore[arg-type]
+
+
+def make_embedder(recipe: BenchRecipe) -> Embedder | None:
+    """The recipe's embedder (``None`` for ``model: none``)."""
+    if recipe.embedding.model == "none":
+        return None
+    emb = load_embedder(recipe.embedding.model)
+    if hasattr(emb, "max_windows"):
+        emb.max_windows = recipe.embedding.max_windows  # type: ignore[attr-defined]
+    return emb
+
+
+def human_baseline_for(recipe: BenchRecipe, embedder: Embedder | None, counter: _LazyCounter | None = None) -> HumanBaseline | None:
+    """The baseline the recipe asks for: packaged, a file, computed now from ``baseline.books``, or none."""
+    src = recipe.baseline.source
+    if src == "none":
+        return None
+    if src == "packaged":
+        return load_human_baseline()
+    if src == "file":
+        return load_human_baseline(recipe.baseline.file)
+    books = _load_all(expand_paths(recipe.baseline.books, step="bench.baseline"), counter or _LazyCounter(), source="human")
+    return build_human_baseline(books, embedder=embedder, bins=recipe.bins)
+
+
+def bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
+    """Score the recipe's novels (references, embedder, optional judge), attach the human baseline and,
+    when enabled, the speed benchmarks. Writes nothing."""
+    counter = _LazyCounter()
+    embedder = make_embedder(recipe)
+    novels = _load_all(expand_paths(recipe.novels), counter)
+    refs = None
+    if recipe.references:
+        ref_novels = _load_all(expand_paths(recipe.references, step="bench.references"), counter, source="human")
+        refs = reference_index_for(ref_novels)
+    scores: list[NovelScores] = []
+    for nv in novels:
+        s = score_novel(nv, references=refs, embedder=embedder, bins=recipe.bins)
+        if recipe.judge.enabled:
+            if judge is None:
+                raise NovelcraftError("judge.enabled is true but no judge engine was given", step="bench.judge")
+            s.judge = judge_summary(judge_novel(nv, judge, max_scenes=recipe.judge.max_scenes))
+        scores.append(s)
+    baseline = human_baseline_for(recipe, embedder, counter)
+    speed = []
+    if recipe.speed.enabled:
+        speed = run_speed_benchmarks(
+            recipe.speed.dir,
+            names=recipe.speed.only or None,
+            expected=recipe.speed.expected,
+            args=recipe.speed.args,
+            timeout_s=recipe.speed.timeout_s,
+        )
+    return new_report(scores, baseline, speed)
+
+
+def run_bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None, out_dir: str | Path | None = None) -> tuple[BenchReport, dict[str, Path]]:
+    """:func:`bench`, then the report, ``recipe.resolved.yaml`` and ``stats.json`` in ``out_dir``
+    (default: the recipe's run directory). A computed baseline is also saved as ``human_baseline.json``."""
+    t0 = time.perf_counter()
+    report = bench(recipe, judge=judge)
+    out = Path(out_dir) if out_dir else recipe.run_dir
+    paths = write_report(report, out)
+    write_resolved_recipe(recipe, out)
+    if recipe.baseline.source == "compute" and report.baseline is not None:
+        paths["baseline"] = atomic_write_json(out / "human_baseline.json", report.baseline)
+    stats = {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "novels": [{"title": n.title, "path": n.path, "scenes": len(n.scenes), "words": n.summary.get("words"), "seconds": n.seconds} for n in report.novels],
+        "baseline": report.baseline.created if report.baseline else None,
+        "speed": {s.name: s.status for s in report.speed},
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }
+    paths["stats"] = atomic_write_json(out / "stats.json", stats)
+    return report, paths

@@ -1,0 +1,1 @@
+"""Engine backends; each module imports its heavy library only when an engine is built."""

@@ -1,0 +1,151 @@
+"""``transformers`` backend: a local model (folder, cached hub id or the embedded SmolLM2) on CPU or GPU.
+
+Structured output goes through Outlines' transformers integration (a logits processor per schema);
+requests sharing a schema are generated together in padded batches of ``transformers.batch_size``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ...errors import NovelcraftError
+from ..config import EMBEDDED_MODEL, LLMConfig
+from ..engine import LLMError, LLMRequest, LLMResponse, group_by_schema
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(model: str) -> str:
+    """``embedded`` -> the converted SmolLM2 folder; an existing path -> itself; else a hub id."""
+    if model == EMBEDDED_MODEL:
+        from ..embedded import embedded_model_dir
+
+        return str(embedded_model_dir())
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path)
+    return model
+
+
+class TransformersEngine:
+    """Engine over ``transformers`` + Outlines. Built by :func:`novelcraft.llm.make_engine`."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        try:
+            import outlines
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise NovelcraftError(
+                f"the transformers backend needs the llm extra ({exc.name} is missing): pip install 'novelcraft[llm]'",
+                step="llm",
+            ) from None
+        self.config = config
+        opts = config.transformers
+        if opts.threads and opts.device == "cpu":
+            torch.set_num_threads(opts.threads)
+        path = resolve_model_path(config.model)
+        t0 = time.perf_counter()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            dtype = "auto" if opts.dtype == "auto" else getattr(torch, opts.dtype)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+        except OSError as exc:
+            raise NovelcraftError(
+                f"cannot load model {config.model!r} (a local folder, or a hub id already in the local cache): {exc}",
+                step="llm",
+            ) from None
+        if config.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, config.adapter)
+        model.to(opts.device)
+        model.eval()
+        if config.chat_template:
+            self.tokenizer.chat_template = Path(config.chat_template).read_text(encoding="utf-8")
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise NovelcraftError(f"model {config.model!r} has no chat template; set llm.chat_template", step="llm")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._torch = torch
+        self._outlines = outlines
+        self.model = outlines.from_transformers(model, self.tokenizer)
+        self.context_window = config.context_window or int(getattr(model.config, "max_position_embeddings", 2048))
+        self.name = config.identity()
+        self._generators: dict[Any, Any] = {}
+        log.info("loaded %s from %s in %.1f s", config.model, path, time.perf_counter() - t0)
+
+    def _generator(self, schema: Any) -> Any:
+        if schema not in self._generators:
+            self._generators[schema] = self._outlines.Generator(self.model, schema)
+        return self._generators[schema]
+
+    def _sampling_kwargs(self, max_tokens: int) -> dict[str, Any]:
+        s = self.config.sampling
+        kw: dict[str, Any] = {"max_new_tokens": max_tokens, "repetition_penalty": s.repetition_penalty}
+        if s.temperature > 0:
+            kw.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+            if s.top_k:
+                kw["top_k"] = s.top_k
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kw
+
+    def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        ids = self.tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return len(ids)
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        from outlines.inputs import Chat
+
+        out: list[LLMResponse | None] = [None] * len(requests)
+        n_prompt = [self.prompt_tokens(r.messages) for r in requests]
+        for req, n in zip(requests, n_prompt):
+            if n + req.max_tokens > self.context_window:
+                raise LLMError(
+                    f"{req.key}: prompt of {n} tokens + {req.max_tokens} answer tokens exceeds the model's "
+                    f"context window of {self.context_window}",
+                    step="llm",
+                )
+        batch_size = self.config.transformers.batch_size
+        for schema, idxs in group_by_schema(requests):
+            gen = self._generator(schema)
+            for lo in range(0, len(idxs), batch_size):
+                part = idxs[lo : lo + batch_size]
+                max_tokens = max(requests[i].max_tokens for i in part)
+                prompts = [Chat(list(requests[i].messages)) for i in part]
+                if self.config.sampling.seed is not None:
+                    self._torch.manual_seed(self.config.sampling.seed)
+                t0 = time.perf_counter()
+                with self._torch.inference_mode():
+                    texts = gen.batch(prompts, **self._sampling_kwargs(max_tokens))
+                seconds = (time.perf_counter() - t0) / len(part)
+                for i, text in zip(part, texts):
+                    text = text if isinstance(text, str) else text[0]
+                    n_out = len(self.tokenizer.encode(text, add_special_tokens=False))
+                    out[i] = LLMResponse(
+                        key=requests[i].key,
+                        text=text,
+                        prompt_tokens=n_prompt[i],
+                        completion_tokens=n_out,
+                        finish_reason=_finish_reason(text, n_out, requests[i]),
+                        seconds=seconds,
+                    )
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._generators.clear()
+        self.model = None
+
+
+def _finish_reason(text: str, n_out: int, request: LLMRequest) -> str:
+    """Outlines returns only text: infer a cut-off from the length (re-encoding may differ by a few tokens)."""
+    if request.schema is not None:
+        complete = text.rstrip().endswith("}")
+        return "stop" if complete else ("length" if n_out >= 0.8 * request.max_tokens else "stop")
+    return "length" if n_out >= request.max_tokens - 1 else "stop"
