@@ -63,6 +63,23 @@ _EXPORTS = {
     "run_llm_stages": "llmprep",
     "make_summary_task": "llmprep",
     "load_prompt": "prompts",
+    # training set
+    "CompileRecipe": "compile",
+    "compile_books": "compile",
+    "run_compile": "compile",
+    "render_user_turn": "compile",
+    "scene_messages": "compile",
+    "render_chatml": "compile",
+    "progress_percent": "compile",
+    "dataset_stats": "compile",
+    "load_compiled": "compile",
+    # training
+    "TrainRecipe": "train",
+    "run_train": "train",
+    "check_train": "train",
+    "merge_adapter": "train",
+    "make_tiny_qwen3_moe": "train",
+    "render_tool_config": "train",
     # benchmarks of novels
     "score_novel": "bench",
     "load_novel": "bench",

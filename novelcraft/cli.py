@@ -27,7 +27,7 @@ def _cmd_prep(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .recipes import Budgets, PrepRecipe, TokenizerConfig, load_recipe
+    from .recipes import Budgets, TokenizerConfig, load_recipe
     from .tokens import load_token_counter
     from .validate import summarize, validate_paths
 
@@ -35,7 +35,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     budgets = None
     if args.recipe:
         recipe = load_recipe(args.recipe, args.overrides)
-        if isinstance(recipe, PrepRecipe):
+        if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
             budgets = recipe.budgets
             counter = load_token_counter(recipe.tokenizer)
     if args.tokenizer:
@@ -91,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Stages that live in their own packages add their subcommands (thin wrappers over their public API).
     from .bench.cli import register as register_bench
+    from .compile import register as register_compile
+    from .train.cli import register as register_train
 
+    register_compile(sub)
+    register_train(sub)
     register_bench(sub)
     return parser
 

@@ -32,7 +32,10 @@ from .models import (
     TrainingRecord,
     WorldContext,
 )
+from .bench.recipe import BenchRecipe
+from .compile import CompileRecipe, RecordMeta
 from .recipes import PrepRecipe
+from .train.recipe import TrainRecipe
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,10 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "scene_boundaries": SceneBoundaries,
     "training_record": TrainingRecord,
     "recipe_prep": PrepRecipe,
+    "recipe_compile": CompileRecipe,
+    "record_meta": RecordMeta,
+    "recipe_train": TrainRecipe,
+    "recipe_bench": BenchRecipe,
 }
 
 

@@ -5,6 +5,8 @@ instead of raising, so one run reports everything wrong with a data set. What a 
 detected from its suffix and content (:func:`detect_kind`):
 
 * ``*.jsonl`` — ChatML training records, one ``{"messages": [...]}`` per line ("training");
+* ``*.meta.jsonl`` — the per-record metadata sidecar that ``novelcraft compile`` writes next to a
+  training file, one :class:`~novelcraft.compile.RecordMeta` per line ("record_meta");
 * ``*.json`` with ``meta`` and ``scenes`` — a Book JSON or any stage file of one ("book");
 * ``*.json`` holding a single world context, running summary, instruction or scene object;
 * ``*.yaml`` / ``*.yml`` with a ``kind:`` key — a recipe ("recipe").
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ValidationError
 
+from .compile import PROGRESS_PREFIX, SECTION_INSTRUCTION, USER_SECTIONS, RecordMeta, render_chatml
 from .models import Book, Instruction, RunningSummary, Scene, TrainingRecord, WorldContext
 from .recipes import Budgets
 
@@ -38,7 +41,14 @@ Severity = Literal["error", "warning"]
 KIND_TRAINING = "training"
 KIND_BOOK = "book"
 KIND_RECIPE = "recipe"
+KIND_RECORD_META = "record_meta"
 KIND_UNKNOWN = "unknown"
+
+#: suffix of the compiled data set's metadata sidecars (``train.meta.jsonl``).
+META_SUFFIX = ".meta.jsonl"
+#: other names accepted for a user-turn section (the tag another tool writes -> our tag).
+SECTION_ALIASES = {"instruction": SECTION_INSTRUCTION}
+_PROGRESS_RE = re.compile(rf"^{re.escape(PROGRESS_PREFIX)}(\d{{1,3}})%\s*$")
 
 #: single-object JSON files recognized by their keys, in detection priority order.
 OBJECT_MODELS: dict[str, type[BaseModel]] = {
@@ -178,6 +188,8 @@ def detect_kind(path: str | Path, data: Any) -> str:
     ``data`` is the parsed content (ignored for ``.jsonl`` files, which are always training data).
     """
     suffix = Path(path).suffix.lower()
+    if Path(path).name.lower().endswith(META_SUFFIX):
+        return KIND_RECORD_META
     if suffix == ".jsonl":
         return KIND_TRAINING
     if suffix in (".yaml", ".yml"):
@@ -192,10 +204,6 @@ def detect_kind(path: str | Path, data: Any) -> str:
 
 
 # --------------------------------------------------------------------------- training records
-
-
-def _chatml(messages: Sequence[dict[str, str]]) -> str:
-    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
 
 
 _SECTION_RE = re.compile(r"<([A-Za-z_][\w-]*)>(.*?)</\1>", re.DOTALL)
@@ -218,6 +226,28 @@ def _section_sizes(counter: "TokenCounter", messages: Sequence[dict[str, str]], 
     return ", ".join(parts)
 
 
+def _user_section_issues(file: str, rec: str, field: str, content: str) -> list[ValidationIssue]:
+    """Warnings for a user turn that lacks the tagged sections of a novelcraft prompt
+    (``<world_context>``, ``<running_summary>`` starting with ``NOVEL PROGRESS: XX%``,
+    ``<scene_instruction>``; ``<instruction>`` is accepted for the last)."""
+    found: dict[str, str] = {}
+    for name, body in _SECTION_RE.findall(content):
+        found.setdefault(SECTION_ALIASES.get(name, name), body)
+    missing = [f"<{name}>" for name in USER_SECTIONS if name not in found]
+    issues = []
+    if missing:
+        reason = f"user turn lacks the tagged section{'s' * (len(missing) != 1)} {', '.join(missing)}"
+        issues.append(ValidationIssue(file, rec, field, reason, "warning"))
+    summary = found.get("running_summary")
+    if summary is not None:
+        first_line = summary.strip().split("\n", 1)[0]
+        match = _PROGRESS_RE.match(first_line)
+        if match is None or int(match.group(1)) > 100:
+            reason = f"<running_summary> does not start with a '{PROGRESS_PREFIX}XX%' line (0-100)"
+            issues.append(ValidationIssue(file, rec, field, reason, "warning"))
+    return issues
+
+
 def _training_issues(
     file: str,
     rows: Sequence[tuple[int, Any]],
@@ -227,6 +257,7 @@ def _training_issues(
     """Checks of ``(record number, parsed JSON)`` training rows."""
     issues: list[ValidationIssue] = []
     first_by_answer: dict[str, int] = {}
+    first_by_messages: dict[str, int] = {}
     countable: list[tuple[int, list[dict[str, str]]]] = []
     for num, row in rows:
         rec = f"record {num}"
@@ -263,8 +294,14 @@ def _training_issues(
         for i, m in enumerate(messages):
             if _is_blank(m["content"]):
                 issues.append(ValidationIssue(file, rec, f"messages.{i}.content", "content is only whitespace"))
+            elif m["role"] == "user" and m["content"].strip():
+                issues += _user_section_issues(file, rec, f"messages.{i}.content", m["content"])
+        whole = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
+        same = first_by_messages.setdefault(whole, num)
         answers = [m["content"] for m in messages if m["role"] == "assistant" and m["content"].strip()]
-        if answers:
+        if same != num:
+            issues.append(ValidationIssue(file, rec, None, f"duplicate record: same messages as record {same}"))
+        elif answers:
             first = first_by_answer.setdefault(answers[-1], num)
             if first != num:
                 issues.append(
@@ -274,7 +311,7 @@ def _training_issues(
 
     if counter is not None and countable:
         limit = budgets.record.max_tokens
-        totals = _count(counter, [_chatml(msgs) for _, msgs in countable])
+        totals = _count(counter, [render_chatml(msgs) for _, msgs in countable])
         for (num, msgs), total in zip(countable, totals):
             if total > limit:
                 sizes = _section_sizes(counter, msgs, total)
@@ -286,6 +323,30 @@ def _training_issues(
                         f"{total} tokens as ChatML, budget is {limit} (budgets.record.max_tokens): {sizes}",
                     )
                 )
+    return issues
+
+
+def _record_meta_issues(file: str, rows: Sequence[tuple[int, Any]]) -> list[ValidationIssue]:
+    """A ``*.meta.jsonl`` sidecar: each line a RecordMeta, unique record ids, as many lines as its data file."""
+    issues: list[ValidationIssue] = []
+    seen: dict[str, int] = {}
+    for num, row in rows:
+        rec = f"record {num}"
+        issues += _schema_issues(file, RecordMeta, row, lambda loc, r=rec: (r, loc))
+        rid = row.get("record_id") if isinstance(row, dict) else None
+        if isinstance(rid, str):
+            first = seen.setdefault(rid, num)
+            if first != num:
+                issues.append(ValidationIssue(file, rec, "record_id", f"duplicate record_id {rid!r} (record {first})"))
+    data_file = Path(file[: -len(META_SUFFIX)] + ".jsonl")
+    if data_file.is_file():
+        try:
+            n = sum(1 for line in data_file.read_text(encoding="utf-8").splitlines() if line.strip())
+        except (OSError, UnicodeDecodeError):
+            n = None
+        if n is not None and n != len(rows):
+            reason = f"{len(rows)} metadata lines but {data_file.name} holds {n} records; they must align line by line"
+            issues.append(ValidationIssue(file, None, None, reason))
     return issues
 
 
@@ -306,6 +367,8 @@ def _validate_jsonl(file: str, text: str, counter: "TokenCounter | None", budget
             )
     if not rows and not issues:
         issues.append(ValidationIssue(file, None, None, "file holds no records"))
+    if detect_kind(file, None) == KIND_RECORD_META:
+        return issues + _record_meta_issues(file, rows)
     return issues + _training_issues(file, rows, counter, budgets)
 
 
@@ -507,13 +570,13 @@ def _object_issues(
 
 def _recipe_issues(file: str, data: dict[str, Any]) -> list[ValidationIssue]:
     from .errors import RecipeError
-    from .recipes import RECIPE_KINDS, RECIPE_VERSION, recipe_from_dict
+    from .recipes import RECIPE_KINDS, RECIPE_VERSION, recipe_class, recipe_from_dict
 
     try:
         recipe_from_dict(data, source=file)
     except RecipeError as exc:
         if data.get("kind") in RECIPE_KINDS and data.get("version") == RECIPE_VERSION:
-            issues = _schema_issues(file, RECIPE_KINDS[data["kind"]], data)
+            issues = _schema_issues(file, recipe_class(data["kind"]), data)
             if issues:
                 return issues
         return [ValidationIssue(file, None, None, exc.cause)]

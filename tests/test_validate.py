@@ -37,7 +37,14 @@ def counter():
 # --------------------------------------------------------------------------- builders
 
 
-def record(answer: str = "The scene text.", *, user: str = "Write the scene.") -> dict[str, Any]:
+USER_TURN = (
+    "<world_context>\nA grim world.\n</world_context>\n"
+    "<running_summary>\nNOVEL PROGRESS: 0%\n\nNothing has happened yet.\n</running_summary>\n"
+    "<scene_instruction>\nWrite the scene.\n</scene_instruction>"
+)
+
+
+def record(answer: str = "The scene text.", *, user: str = USER_TURN) -> dict[str, Any]:
     return {
         "messages": [
             {"role": "system", "content": "You are a novelist."},
@@ -153,14 +160,23 @@ def test_empty_and_blank_content(tmp_path: Path) -> None:
 
 
 def test_duplicate_training_records(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "train.jsonl", [record("same"), record("other"), record("same", user="changed")])
+    changed = USER_TURN.replace("Write the scene.", "Write another scene.")
+    path = write_jsonl(
+        tmp_path / "train.jsonl", [record("same"), record("other"), record("same", user=changed), record("other")]
+    )
     issues = validate_file(path)
-    assert len(issues) == 1, reasons(issues)
-    assert issues[0].record == "record 3" and "same assistant content as record 1" in issues[0].reason
+    got = [(i.record, i.reason, i.severity) for i in issues]
+    assert got == [
+        ("record 3", "duplicate record: same assistant content as record 1", "error"),
+        ("record 4", "duplicate record: same messages as record 2", "error"),
+    ], reasons(issues)
 
 
 def test_over_budget_record_with_real_tokenizer(tmp_path: Path, counter) -> None:
-    user = "<world_context>\nA grim world.\n</world_context>\n<instruction>\nWrite it.\n</instruction>"
+    user = (
+        "<world_context>\nA grim world.\n</world_context>\n<running_summary>\nNOVEL PROGRESS: 50%\n\nSo far.\n"
+        "</running_summary>\n<instruction>\nWrite it.\n</instruction>"
+    )
     long_answer = " ".join(["word"] * 4500)
     path = write_jsonl(tmp_path / "train.jsonl", [record("short scene", user=user), record(long_answer, user=user)])
     assert validate_file(path) == []  # no counter: no budget check
@@ -405,3 +421,53 @@ def test_peer_data_set_copies_catch_injected_faults(tmp_path: Path) -> None:
     issues = validate_file(write_json(tmp_path / "sum.json", broken))
     kinds = {(i.field, i.reason.split(" ")[0]) for i in issues}
     assert ("scene_id", "duplicate") in kinds and ("text", "duplicate") in kinds, reasons(issues)
+
+
+# --------------------------------------------------------------------------- tagged sections and compiled sidecars
+
+
+def test_user_turn_without_tagged_sections_is_a_warning(tmp_path: Path) -> None:
+    no_tags = record("Scene one.", user="Write the next scene, please.")
+    partial = record("Scene two.", user="<world_context>\nW\n</world_context>\nWrite it.")
+    no_progress = record("Scene three.", user=USER_TURN.replace("NOVEL PROGRESS: 0%\n\n", ""))
+    peer_style = record("Scene four.", user=USER_TURN.replace("scene_instruction>", "instruction>"))
+    bad_percent = record("Scene five.", user=USER_TURN.replace("NOVEL PROGRESS: 0%", "NOVEL PROGRESS: 140%"))
+    path = write_jsonl(tmp_path / "train.jsonl", [no_tags, partial, no_progress, peer_style, bad_percent])
+    issues = validate_file(path)
+    assert not has_errors(issues)
+    got = [(i.record, i.field, i.reason) for i in issues]
+    assert got == [
+        ("record 1", "messages.1.content",
+         "user turn lacks the tagged sections <world_context>, <running_summary>, <scene_instruction>"),
+        ("record 2", "messages.1.content", "user turn lacks the tagged sections <running_summary>, <scene_instruction>"),
+        ("record 3", "messages.1.content", "<running_summary> does not start with a 'NOVEL PROGRESS: XX%' line (0-100)"),
+        ("record 5", "messages.1.content", "<running_summary> does not start with a 'NOVEL PROGRESS: XX%' line (0-100)"),
+    ], reasons(issues)
+    assert issues[0].format().endswith(": record 1: field messages.1.content: warning: user turn lacks the tagged "
+                                       "sections <world_context>, <running_summary>, <scene_instruction>")
+
+
+def test_compiled_record_metadata_sidecar(tmp_path: Path) -> None:
+    meta = {
+        "record_id": "book/1", "split": "train", "book_id": "book", "scene_id": 1, "chapter_index": 1,
+        "chapter_title": None, "is_reference": False, "position": 1, "sequence_length": 2, "progress_percent": 0,
+        "tokens": 900, "scene_tokens": 600, "context_tokens": 300, "world_context_tokens": 100,
+        "summary_tokens": 20, "instruction_tokens": 30,
+    }
+    write_jsonl(tmp_path / "train.jsonl", [record("a"), record("b")])
+    good = write_jsonl(tmp_path / "train.meta.jsonl", [meta, dict(meta, record_id="book/2", scene_id=2)])
+    assert detect_kind(good, None) == "record_meta"
+    assert validate_file(good) == []
+    assert validate_paths([tmp_path]) == []  # the sidecar is not mistaken for training records
+
+    bad = write_jsonl(
+        tmp_path / "train.meta.jsonl", [meta, dict(meta, progress_percent=120), dict(meta, colour="red")]
+    )
+    got = {(i.record, i.field, i.reason.split(" (")[0].split(";")[0]) for i in validate_file(bad)}
+    assert got == {
+        ("record 2", "progress_percent", "Input should be less than or equal to 100"),
+        ("record 2", "record_id", "duplicate record_id 'book/1'"),
+        ("record 3", "colour", "unknown field"),
+        ("record 3", "record_id", "duplicate record_id 'book/1'"),
+        (None, None, "3 metadata lines but train.jsonl holds 2 records"),
+    }, reasons(validate_file(bad))

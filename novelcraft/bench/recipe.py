@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..llm.config import LLMConfig
 from ..recipes import RECIPE_VERSION, Strict
 
 #: benchmark scripts the report lists even before they exist (shown as "not available")
@@ -46,6 +47,8 @@ class SpeedConfig(Strict):
 class JudgeConfig(Strict):
     enabled: bool = Field(False, description="grade scenes with an LLM judge (needs an engine)")
     max_scenes: int = Field(8, ge=1, description="evenly spaced scenes per novel")
+    llm: LLMConfig | None = Field(None, description="the judge's engine (any backend); required when enabled from the CLI")
+    max_tokens: int = Field(800, ge=64, description="answer tokens of one rubric call")
 
 
 class BenchRecipe(Strict):

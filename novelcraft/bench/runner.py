@@ -96,8 +96,13 @@ def bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
     for nv in novels:
         s = score_novel(nv, references=refs, embedder=embedder, bins=recipe.bins)
         if recipe.judge.enabled:
+            if judge is None and recipe.judge.llm is not None:
+                from ..llm.engine import make_engine
+                from ..llm.structured import engine_judge
+
+                judge = engine_judge(make_engine(recipe.judge.llm), max_tokens=recipe.judge.max_tokens)
             if judge is None:
-                raise NovelcraftError("judge.enabled is true but no judge engine was given", step="bench.judge")
+                raise NovelcraftError("judge.enabled is true but no judge engine was given (set judge.llm)", step="bench.judge")
             s.judge = judge_summary(judge_novel(nv, judge, max_scenes=recipe.judge.max_scenes))
         scores.append(s)
     baseline = human_baseline_for(recipe, embedder, counter)

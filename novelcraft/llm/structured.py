@@ -430,3 +430,16 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: CallStats, finis
     ]
     return None
 
+
+
+def engine_judge(engine: Engine, *, max_tokens: int = 800, attempts: int = 3) -> Callable[[list[dict[str, str]], type[BaseModel]], BaseModel]:
+    """A ``judge(messages, schema) -> value`` callable over any engine (schema-constrained, validated,
+    retried with feedback); raises :class:`LLMError` when no valid answer comes within ``attempts``."""
+
+    def judge(messages: list[dict[str, str]], schema: type[BaseModel]) -> BaseModel:
+        [out] = run_tasks(engine, [Task(key="judge", messages=list(messages), schema=schema, max_tokens=max_tokens)], attempts=attempts)
+        if out.value is None:
+            raise LLMError(f"judge: no valid {schema.__name__} after {out.attempts} answers: {out.error}", step="judge")
+        return out.value
+
+    return judge

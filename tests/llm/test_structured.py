@@ -140,3 +140,13 @@ def test_response_cut_off_asks_for_brevity():
     engine = ScriptedEngine(lambda req: next(answers))
     [out] = run_tasks(engine, [task()])
     assert out.ok and "cut off" in engine.requests[1].messages[-1]["content"]
+
+
+def test_engine_judge_validates_and_raises():
+    from novelcraft.llm.structured import engine_judge
+
+    judge = engine_judge(ScriptedEngine(lambda req: json.dumps(GOOD)))
+    assert judge([{"role": "user", "content": "grade"}], Instruction).scene_goal == GOOD["scene_goal"]
+    bad = engine_judge(ScriptedEngine(lambda req: "{}"), attempts=2)
+    with pytest.raises(LLMError, match="judge: no valid Instruction after 2 answers"):
+        bad([{"role": "user", "content": "grade"}], Instruction)
