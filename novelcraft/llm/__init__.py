@@ -2,5 +2,6 @@
 
 from .config import LLMConfig, SamplingConfig
 from .engine import Engine, LLMError, LLMRequest, LLMResponse, make_engine
+from .server import VLLMServer
 
-__all__ = ["Engine", "LLMConfig", "LLMError", "LLMRequest", "LLMResponse", "SamplingConfig", "make_engine"]
+__all__ = ["Engine", "LLMConfig", "LLMError", "LLMRequest", "LLMResponse", "SamplingConfig", "VLLMServer", "make_engine"]

