@@ -38,7 +38,7 @@ from novelcraft.llmprep import run_llm_stages  # noqa: E402
 from novelcraft.recipes import PrepRecipe  # noqa: E402
 from novelcraft.tokens import load_token_counter  # noqa: E402
 
-BOOKS = ["iron-heel.epub", "alice-in-wonderland.epub"]
+BOOKS = ["iron-heel.epub", "alice-in-wonderland.epub", "frankenstein.epub"]
 PEER = ROOT.parent / "shared" / "reference" / "lora-novel-craft"
 
 
@@ -134,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         engine = make_engine(recipe.llm or LLMConfig())
         start_s = time.perf_counter() - t0
+        # Untimed warm-up: the first calls of an engine compile kernels for new shapes (vLLM, torch).
+        warm = [LLMRequest(key=f"warm{i}", messages=({"role": "user", "content": "Say hello. " * (40 * i + 1)},), max_tokens=16)
+                for i in range(4)]
+        engine.generate(warm)
+        OneAtATime(engine).generate(warm)
         batched = run_once(engine, books, recipe, counter, Path(tmp) / "batched")
         serial = run_once(OneAtATime(engine), books, recipe, counter, Path(tmp) / "serial")
         engine.close()
