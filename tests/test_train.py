@@ -400,3 +400,24 @@ def test_swift_two_step_train_and_merge(tmp_path, tiny_model, counter):
     assert cfg["model_type"] == "qwen3_moe" and cfg.get("dtype", cfg.get("torch_dtype")) == "bfloat16"
     assert (merged / "model.safetensors").is_file() and (merged / "tokenizer_config.json").is_file()
     assert not any(p.name.startswith("adapter_") for p in merged.iterdir())
+
+
+@pytest.mark.slow
+def test_smoke_trained_adapter_changes_generation(tmp_path, tiny_model, counter):
+    """The adapter the swift smoke recipe trains is applied by the generation engine (greedy outputs differ)."""
+    venv = _venv_or_skip("swift")
+    pytest.importorskip("outlines")
+    from novelcraft.llm import LLMConfig, LLMRequest, make_engine
+    from novelcraft.train import run_train
+
+    book = _book_jsonl(tmp_path / "alice.jsonl", counter, n=4)
+    r = _recipe(SMOKE["swift"], tmp_path, f"base_model={tiny_model}", f"data.train={book}", "training.learning_rate=0.05")
+    result = run_train(r, echo=None)
+    assert json.loads((result.run_dir / "stats.json").read_text(encoding="utf-8"))["returncode"] == 0
+    request = [LLMRequest(key="s", messages=({"role": "user", "content": "Write the first scene."},), max_tokens=24)]
+    texts = {}
+    for name, adapter in (("base", None), ("adapter", str(result.adapter_dir))):
+        engine = make_engine(LLMConfig(model=str(tiny_model), adapter=adapter))
+        texts[name] = engine.generate(request)[0].text
+        engine.close()
+    assert texts["base"] != texts["adapter"]
