@@ -41,6 +41,22 @@ def _scenes_for(
     return merge_scenes_counted(atomic, counter, max_tokens=recipe.budgets.scene.hard_max)
 
 
+def scene_from_blocks(
+    scene_id: int, group: list[Block], tokens: int, chapter_index: int, chapter_title: str | None, *, is_reference: bool = False
+) -> Scene:
+    """A scene made of consecutive blocks of one chapter (or reference section)."""
+    return Scene(
+        scene_id=scene_id,
+        chapter_index=chapter_index,
+        chapter_title=chapter_title,
+        text=join_blocks(group),
+        tokens=tokens,
+        is_reference=is_reference,
+        block_start=group[0].index,
+        block_end=group[-1].index,
+    )
+
+
 def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: PrepRecipe) -> Book:
     """Assemble the Book JSON: exact token counts, blocks per chapter, scenes by the recipe's segmentation."""
     if not clean.chapters:
@@ -76,17 +92,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
             # With LLM segmentation the narrative scenes are cut in stage 5, not here.
             narrative_groups = [] if recipe.segmentation.method == "llm" else _scenes_for(blocks, counter, recipe)
             for group, ntok_scene in narrative_groups:
-                scenes.append(
-                    Scene(
-                        scene_id=len(scenes) + 1,
-                        chapter_index=ch.index,
-                        chapter_title=ch.title,
-                        text=join_blocks(group),
-                        tokens=ntok_scene,
-                        block_start=group[0].index,
-                        block_end=group[-1].index,
-                    )
-                )
+                scenes.append(scene_from_blocks(len(scenes) + 1, group, ntok_scene, ch.index, ch.title))
         else:
             ref = ReferenceSection(
                 index=len(reference) + 1,
@@ -103,18 +109,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
     # Narrative scenes come first (their order drives NOVEL PROGRESS); reference scenes follow, flagged.
     for ref, groups in ref_scenes:
         for group, ntok_scene in groups:
-            scenes.append(
-                Scene(
-                    scene_id=len(scenes) + 1,
-                    chapter_index=0,
-                    chapter_title=ref.title,
-                    text=join_blocks(group),
-                    tokens=ntok_scene,
-                    is_reference=True,
-                    block_start=group[0].index,
-                    block_end=group[-1].index,
-                )
-            )
+            scenes.append(scene_from_blocks(len(scenes) + 1, group, ntok_scene, 0, ref.title, is_reference=True))
     title = clean.display_title or raw.meta.title or Path(raw.meta.source_file).stem
     author = raw.meta.author or "Unknown"
     meta = BookMeta(

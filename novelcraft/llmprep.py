@@ -25,12 +25,13 @@ from typing import Annotated, Any, Callable, Sequence
 
 from pydantic import Field, create_model
 
-from .blocks import apply_boundaries, join_blocks, merge_scenes_counted, validate_boundaries
+from .blocks import apply_boundaries, merge_scenes_counted, validate_boundaries
+from .book import scene_from_blocks
 from .errors import NovelcraftError
 from .io import atomic_write_json
 from .llm.engine import Engine
 from .llm.structured import CallStats, DebugLog, Outcome, ResultStore, Task, Verdict, run_tasks, token_budget_gate
-from .models import Block, Book, Instruction, RunningSummary, Scene, SceneBoundaries, WorldContext
+from .models import Block, Book, Instruction, RunningSummary, Scene, SceneBoundaries
 from .prompts import PromptTemplate, field_guide, load_prompt
 from .recipes import PrepRecipe
 from .tokens import TokenCounter
@@ -223,17 +224,7 @@ def scenes_from_starts(
             continue
         atomic = apply_boundaries(ch.blocks, starts_by_chapter[ch.index])
         for group, ntok in merge_scenes_counted(atomic, counter, max_tokens=recipe.budgets.scene.hard_max):
-            scenes.append(
-                Scene(
-                    scene_id=len(scenes) + 1,
-                    chapter_index=ch.index,
-                    chapter_title=ch.title,
-                    text=join_blocks(group),
-                    tokens=ntok,
-                    block_start=group[0].index,
-                    block_end=group[-1].index,
-                )
-            )
+            scenes.append(scene_from_blocks(len(scenes) + 1, group, ntok, ch.index, ch.title))
     for s in book.scenes:
         if s.is_reference:
             scenes.append(s.model_copy(update={"scene_id": len(scenes) + 1}))

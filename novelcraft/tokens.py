@@ -95,7 +95,7 @@ def _tokenizer_file_for(name: str, allow_download: bool) -> Path | None:
         f = p / "tokenizer.json"
         if f.is_file():
             return f
-        raise NovelcraftError(f"folder has no tokenizer.json", path=p, step="tokenizer")
+        raise NovelcraftError("folder has no tokenizer.json", path=p, step="tokenizer")
     if "/" not in name or name.startswith((".", "/", "~")):
         return None
     try:

@@ -1,6 +1,5 @@
 """Stage 1 on real EPUBs and on bad input: one clear error naming the file and the cause."""
 
-import shutil
 import zipfile
 
 import pytest

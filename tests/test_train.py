@@ -405,7 +405,7 @@ def test_swift_two_step_train_and_merge(tmp_path, tiny_model, counter):
 @pytest.mark.slow
 def test_smoke_trained_adapter_changes_generation(tmp_path, tiny_model, counter):
     """The adapter the swift smoke recipe trains is applied by the generation engine (greedy outputs differ)."""
-    venv = _venv_or_skip("swift")
+    _venv_or_skip("swift")
     pytest.importorskip("outlines")
     from novelcraft.llm import LLMConfig, LLMRequest, make_engine
     from novelcraft.train import run_train

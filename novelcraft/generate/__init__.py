@@ -15,8 +15,7 @@ Only the recipe and seed schemas are imported with this package; the runner load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 from .recipe import GenerateRecipe
 from .seed import SeedCharacter, StorySeed, load_seed
@@ -43,15 +42,4 @@ _LAZY = {
 
 __all__ = ["GenerateRecipe", "SeedCharacter", "StorySeed", "load_seed", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'novelcraft.generate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -6,6 +6,8 @@ test model load on first use (the tools live in separate venvs, torch is never i
 
 from __future__ import annotations
 
+from .._lazy import lazy_exports
+
 from .recipe import TOOLS, TrainRecipe, tool_keys
 
 __all__ = [
@@ -37,13 +39,4 @@ _LAZY = {
     "register": "cli",
 }
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'novelcraft.train' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.bench.baseline import build_human_baseline, load_human_baseline
+from novelcraft.bench.baseline import load_human_baseline
 from novelcraft.bench.embed import TfidfEmbedder, load_embedder
 from novelcraft.bench.novel import novel_from_book, parse_markdown_novel
 from novelcraft.bench.recipe import BenchRecipe
