@@ -56,6 +56,9 @@ DEFAULT_BOOKS = [str(REPO_ROOT / "data" / "books" / "*.epub")]
 PEER_DIR = REPO_ROOT.parent / "shared" / "reference" / "lora-novel-craft"
 DEFAULT_PEER = PEER_DIR / "json_final_Jack_London-The_Iron_Heel.jsonl"
 
+# The benchmarks folder is on sys.path when this file runs as a script; the machine facts are prep_speed's.
+from prep_speed import cpu_model, package_version  # noqa: E402
+
 log = logging.getLogger("compile_speed")
 T = TypeVar("T")
 
@@ -89,25 +92,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def package_version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def synthetic(rng: random.Random, words: int) -> str:
