@@ -163,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
 
     import novelcraft
-    from novelcraft.book import prep_book
+    from novelcraft.prep.book import prep_book
     from novelcraft.compile import CompileRecipe, compile_books, dataset_stats, read_jsonl, write_compiled
-    from novelcraft.recipes import PrepRecipe
+    from novelcraft.prep.recipe import PrepRecipe
     from novelcraft.tokens import load_token_counter
     from novelcraft.validate import has_errors, validate_file
 

@@ -61,8 +61,8 @@ def fixed_outline(title: str, scenes: int):
 
 def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
     from novelcraft.generate import GenerateRecipe, generate_novels, load_seed
-    from novelcraft.generate.scene import scene_prompt
-    from novelcraft.llm.engine import LLMRequest
+    from novelcraft.chat_format import scene_prompt
+    from novelcraft.llm.types import LLMRequest
 
     seed_path = ROOT / "data" / "seeds" / "the-drowned-abbey.yaml"
     seed = load_seed(seed_path)
@@ -93,17 +93,17 @@ def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
     if before is not None and after is not None and after["prompt_tokens"] > before["prompt_tokens"]:
         # this run's calls only (the engine's own rate counts its whole life)
         hit_rate = (after["cached_prompt_tokens"] - before["cached_prompt_tokens"]) / (after["prompt_tokens"] - before["prompt_tokens"])
-    stats = result.stats
-    scene_s = sum(s["seconds"] for s in stats["steps"] if s["kind"] == "scenes")
-    summary_s = sum(s["seconds"] for s in stats["steps"] if s["kind"] == "summaries")
-    tokens = stats["calls"]["scenes"]["completion_tokens"]
+    stats = result.stats.model_dump()
+    scene_s = sum(s["seconds"] for s in stats["details"]["steps"] if s["kind"] == "scenes")
+    summary_s = sum(s["seconds"] for s in stats["details"]["steps"] if s["kind"] == "summaries")
+    tokens = stats["stages"]["scenes"]["completion_tokens"]
     n_scenes = n_novels * args.scenes
     return {
         "novels": n_novels,
         "scenes": n_scenes,
         "scene_completion_tokens": tokens,
-        "summary_completion_tokens": stats["calls"]["summaries"]["completion_tokens"],
-        "prompt_tokens_per_scene": round(stats["calls"]["scenes"]["prompt_tokens"] / max(1, stats["calls"]["scenes"]["calls"])),
+        "summary_completion_tokens": stats["stages"]["summaries"]["completion_tokens"],
+        "prompt_tokens_per_scene": round(stats["stages"]["scenes"]["prompt_tokens"] / max(1, stats["stages"]["scenes"]["calls"])),
         "scene_seconds": round(scene_s, 2),
         "summary_seconds": round(summary_s, 2),
         "wall_seconds": round(wall, 2),
@@ -113,7 +113,7 @@ def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
         "per_scene_summary_s": round(summary_s / n_scenes, 3),
         "prefill_batch_prompt_tokens": sum(r.prompt_tokens for r in pre),
         "prefix_cache_hit_rate": hit_rate,
-        "flagged_scenes": sum(len(n["flagged_scenes"]) for n in stats["novels"]),
+        "flagged_scenes": sum(len(n["flagged_scenes"]) for n in stats["details"]["novels"]),
     }
 
 

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from novelcraft import __version__  # noqa: E402
-from novelcraft.book import prep_book  # noqa: E402
+from novelcraft.prep.book import prep_book  # noqa: E402
 from novelcraft.llm import LLMConfig, make_engine  # noqa: E402
-from novelcraft.llm.engine import LLMRequest, LLMResponse  # noqa: E402
-from novelcraft.llmprep import run_llm_stages  # noqa: E402
-from novelcraft.recipes import PrepRecipe  # noqa: E402
+from novelcraft.llm.types import LLMRequest, LLMResponse  # noqa: E402
+from novelcraft.prep.llm_run import run_llm_stages  # noqa: E402
+from novelcraft.prep.recipe import PrepRecipe  # noqa: E402
 from novelcraft.tokens import load_token_counter  # noqa: E402
 
 BOOKS = ["iron-heel.epub", "alice-in-wonderland.epub", "frankenstein.epub"]

@@ -226,8 +226,8 @@ class InstrumentedCounter:
 
 def time_book(path: Path, recipe: Any, counter: Any, repeat: int) -> tuple[dict[str, Any], Any]:
     """Stage and end-to-end timings of one book; returns (numbers, the CleanBook of the last run)."""
-    from novelcraft.book import build_book, clean_raw_book, prep_book
-    from novelcraft.ingest import epub_to_markdown, ingest_book
+    from novelcraft.prep.book import build_book, clean_raw_book, prep_book
+    from novelcraft.prep.ingest import epub_to_markdown, ingest_book
 
     log.info("timing %s (%d repeats per stage)", path.name, repeat)
     t_ingest, all_ingest, raw = best_of(lambda: ingest_book(path), repeat)
@@ -295,9 +295,9 @@ def memory_probe(path: Path) -> dict[str, Any]:
     carries the forking process's RSS into the child's ``ru_maxrss``, which would otherwise hide a
     pandoc peak smaller than the Python process.
     """
-    from novelcraft.book import build_book, clean_raw_book
-    from novelcraft.ingest import ingest_book
-    from novelcraft.recipes import PrepRecipe
+    from novelcraft.prep.book import build_book, clean_raw_book
+    from novelcraft.prep.ingest import ingest_book
+    from novelcraft.prep.recipe import PrepRecipe
     from novelcraft.tokens import load_token_counter
 
     recipe = PrepRecipe(name="prep-speed", books=[str(path)])
@@ -702,8 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
 
-    from novelcraft.pipeline import resolve_book_paths
-    from novelcraft.recipes import PrepRecipe
+    from novelcraft.prep.run import resolve_book_paths
+    from novelcraft.prep.recipe import PrepRecipe
     from novelcraft.tokens import load_token_counter
 
     paths = resolve_book_paths(args.books)

@@ -1,9 +1,18 @@
 """novelcraft: public-domain novels -> long-form fine-tuning data -> LoRA novel writers -> novels.
 
-The public API is imported lazily so that ``import novelcraft`` loads no tokenizer, model or client::
+The pipeline is the package layout: :mod:`novelcraft.prep` (books -> Book JSON -> LLM stages),
+:mod:`novelcraft.dataset` (Book JSON -> ChatML training set), :mod:`novelcraft.train` (Axolotl / MS-SWIFT),
+:mod:`novelcraft.generate` (seeds -> novels) and :mod:`novelcraft.bench` (novels scored against human ones).
+What the stages share lives below them: the prompt contract (:mod:`novelcraft.chat_format`), the running
+summary task (:mod:`novelcraft.memory`), records (:mod:`novelcraft.models`), recipes
+(:mod:`novelcraft.recipes`), runs (:mod:`novelcraft.runs`), token counting (:mod:`novelcraft.tokens`) and the
+LLM engines (:mod:`novelcraft.llm`).
+
+The names below are imported lazily, so ``import novelcraft`` loads no tokenizer, model or client::
 
     from novelcraft import load_recipe, run_prep
-    result = run_prep(load_recipe("recipes/prep/default.yaml", ["name=my-run"]))
+    result = run_prep(load_recipe("recipes/prep/default.yaml", ["name=my-run"], kind="prep"))
+    print(result.summary())
 """
 
 from __future__ import annotations
@@ -13,86 +22,67 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    # recipes
+    # recipes and runs
     "load_recipe": "recipes",
-    "PrepRecipe": "recipes",
-    "apply_overrides": "recipes",
-    # tokens
+    "Recipe": "recipes",
+    "RunStats": "runs",
+    "NovelcraftError": "errors",
+    # token counting
     "load_token_counter": "tokens",
     "TokenCounter": "tokens",
-    "HFTokenCounter": "tokens",
-    "WordEstimateCounter": "tokens",
-    # stages
-    "ingest_book": "ingest",
-    "clean_markdown": "clean",
-    "build_book": "book",
-    "prep_book": "book",
-    "make_blocks": "blocks",
-    "join_blocks": "blocks",
-    "apply_boundaries": "blocks",
-    "merge_scenes": "blocks",
-    "merge_scenes_counted": "blocks",
-    "split_long_paragraph": "blocks",
-    "run_prep": "pipeline",
-    "resolve_book_paths": "pipeline",
-    # validation and schemas
-    "validate_paths": "validate",
-    "validate_file": "validate",
-    "write_schemas": "schemas",
-    "check_schemas": "schemas",
+    # the prompt contract and the memory task
+    "progress_percent": "chat_format",
+    "scene_messages": "chat_format",
+    "render_user_turn": "chat_format",
+    "render_chat": "chat_format",
+    "load_chat_template": "chat_format",
+    "make_summary_task": "memory",
     # records
     "Book": "models",
-    "BookMeta": "models",
     "Chapter": "models",
     "ReferenceSection": "models",
-    "Block": "models",
     "Scene": "models",
     "WorldContext": "models",
     "RunningSummary": "models",
     "Instruction": "models",
     "TrainingRecord": "models",
-    "SceneBoundaries": "models",
-    "NovelcraftError": "errors",
-    # LLM engine and stages 4-7
+    "Novel": "models",
+    # prep
+    "PrepRecipe": "prep",
+    "PrepResult": "prep",
+    "run_prep": "prep",
+    "ingest_book": "prep",
+    "clean_markdown": "prep",
+    "build_book": "prep",
+    "prep_book": "prep",
+    # dataset
+    "CompileRecipe": "dataset",
+    "CompileResult": "dataset",
+    "run_compile": "dataset",
+    "compile_books": "dataset",
+    # engines
     "LLMConfig": "llm",
     "LLMRequest": "llm",
     "LLMResponse": "llm",
     "Engine": "llm",
     "make_engine": "llm",
-    "run_llm_stages": "llmprep",
-    "make_summary_task": "llmprep",
-    "load_prompt": "prompts",
-    # training set
-    "CompileRecipe": "compile",
-    "compile_books": "compile",
-    "run_compile": "compile",
-    "render_user_turn": "compile",
-    "scene_messages": "compile",
-    "render_chatml": "compile",
-    "progress_percent": "compile",
-    "dataset_stats": "compile",
-    "load_compiled": "compile",
     # training
     "TrainRecipe": "train",
     "run_train": "train",
     "check_train": "train",
     "merge_adapter": "train",
-    "make_tiny_qwen3_moe": "train",
-    "render_tool_config": "train",
     # generation
-    "generate_novels": "generate",
-    "make_outline": "generate",
-    "load_seed": "generate",
     "GenerateRecipe": "generate",
-    "StorySeed": "generate",
+    "GenerateResult": "generate",
+    "generate_novels": "generate",
+    "load_seed": "generate",
     # benchmarks of novels
+    "BenchRecipe": "bench",
+    "run_bench": "bench",
     "score_novel": "bench",
     "load_novel": "bench",
-    "bench": "bench",
-    "run_bench": "bench",
-    "write_report": "bench",
-    "load_human_baseline": "bench",
-    "BenchRecipe": "bench",
+    # validation
+    "validate_paths": "validate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-
-class Record(BaseModel):
-    """Base for every persisted record: unknown keys are errors, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
+from .chat_format import ChatMessage, render_summary_section
+from .strict import Record
 
 
 def _word_count(text: str) -> int:
@@ -200,10 +197,8 @@ class RunningSummary(_WordBudgeted):
     global_shift: str = _bounded(20, 160, "how this scene changed the big picture")
 
     def render(self, progress_percent: int | None = None) -> str:
-        lines = []
-        if progress_percent is not None:
-            lines += [f"NOVEL PROGRESS: {progress_percent}%", ""]
-        lines += [
+        """The summary as prompts show it; with ``progress_percent``, headed ``NOVEL PROGRESS: XX%``."""
+        lines = [
             "# Running Summary",
             "",
             "## LOCAL MOMENTUM",
@@ -217,7 +212,8 @@ class RunningSummary(_WordBudgeted):
             f"- ACTIVE CHARACTERS: {self.active_characters}",
             f"- GLOBAL SHIFT: {self.global_shift}",
         ]
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        return text if progress_percent is None else render_summary_section(text, progress_percent)
 
 
 class Instruction(Record):
@@ -278,11 +274,6 @@ class SceneBoundaries(Record):
 # --------------------------------------------------------------------------- training records
 
 
-class ChatMessage(Record):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(..., min_length=1)
-
-
 class TrainingRecord(Record):
     """One ChatML training example: system persona, user context + instruction, assistant scene."""
 
@@ -294,3 +285,55 @@ class TrainingRecord(Record):
         if roles != ["system", "user", "assistant"]:
             raise ValueError(f"roles must be system, user, assistant; got {', '.join(roles)}")
         return self
+
+
+class RecordMeta(Record):
+    """Sidecar line of a compiled record (``train.meta.jsonl``): where it comes from and its size."""
+
+    record_id: str = Field(..., description="BOOK_ID/SCENE_ID")
+    split: Literal["train", "validation"]
+    book_id: str
+    scene_id: int = Field(..., ge=1)
+    chapter_index: int = Field(..., ge=0)
+    chapter_title: str | None = None
+    is_reference: bool = False
+    position: int = Field(..., ge=1, description="1-based position in the book's narrative (or reference) sequence")
+    sequence_length: int = Field(..., ge=1)
+    progress_percent: int = Field(..., ge=0, le=100)
+    tokens: int = Field(..., ge=0, description="whole record rendered with the chat template")
+    scene_tokens: int = Field(..., ge=0, description="assistant turn")
+    context_tokens: int = Field(..., ge=0, description="tokens - scene_tokens: system, user turn, template markup")
+    world_context_tokens: int = Field(..., ge=0)
+    summary_tokens: int = Field(..., ge=0, description="running-summary section incl. the progress line")
+    instruction_tokens: int = Field(..., ge=0)
+
+
+# --------------------------------------------------------------------------- novels (generate -> bench)
+
+
+NovelSource = Literal["generated", "human"]
+
+
+class NovelScene(Record):
+    """One scene of a novel, with what it was asked to do and the memory written after it."""
+
+    index: int = Field(..., ge=1, description="1-based position in the novel")
+    text: str = Field(..., min_length=1)
+    chapter: int | None = Field(None, ge=0, description="chapter number, when known")
+    chapter_title: str | None = None
+    goal: str | None = Field(None, description="scene goal or rendered scene instruction")
+    summary: str | None = Field(None, description="rendered running summary written after this scene")
+    target_words: int | None = Field(None, ge=1, description="length the scene was asked to have, in words")
+
+
+class Novel(Record):
+    """A whole novel: ordered scenes plus where it came from."""
+
+    title: str = Field(..., min_length=1)
+    source: NovelSource = "generated"
+    path: str | None = Field(None, description="file the novel was read from")
+    scenes: list[NovelScene] = Field(..., min_length=1)
+
+    @property
+    def word_count(self) -> int:
+        return sum(len(s.text.split()) for s in self.scenes)

@@ -50,7 +50,7 @@ class PromptTemplate:
         ]
 
     def feedback(self, **values: Any):
-        """A feedback builder for :class:`novelcraft.llm.structured.Task`."""
+        """A feedback builder for :class:`novelcraft.llm.tasks.Task`."""
 
         def build(kind: str, message: str) -> str:
             return self.render("compress" if kind == "compress" else "retry", message=message, **values)

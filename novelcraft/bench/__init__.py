@@ -44,9 +44,8 @@ _EXPORTS = {
     "new_report": "report",
     "write_report": "report",
     "run_speed_benchmarks": "speed",
-    "bench": "runner",
+    "benchmark": "runner",
     "run_bench": "runner",
-    "register": "cli",
 }
 
 __all__ = ["BenchRecipe", *_EXPORTS]

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from ..commands import Command, report
 from ..errors import NovelcraftError
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
+def bench(args: argparse.Namespace) -> int:
     from ..recipes import load_recipe
+    from ..runs import read_stats
     from .recipe import BenchRecipe
     from .runner import run_bench
 
     if args.recipe:
-        recipe = load_recipe(args.recipe, args.overrides)
-        if not isinstance(recipe, BenchRecipe):
-            raise NovelcraftError(f"expected a recipe of kind 'bench', got '{recipe.kind}'", path=args.recipe)
+        recipe = load_recipe(args.recipe, args.overrides, kind="bench")
     else:
         if args.overrides:
             raise NovelcraftError("--set needs --recipe", step="bench")
@@ -37,23 +37,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     recipe = BenchRecipe.model_validate({**recipe.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}})
     if not recipe.novels and recipe.baseline.source != "compute" and not recipe.speed.enabled:
         raise NovelcraftError("nothing to do: give NOVEL files, --human-baseline or --speed", step="bench")
-    report, paths = run_bench(recipe, out_dir=args.report)
-    for nv in report.novels:
-        print(f"{nv.title}: {int(nv.summary['scenes'] or 0)} scenes, {int(nv.summary['words'] or 0)} words, scored in {nv.seconds:.1f} s")
-    for s in report.speed:
-        print(f"speed {s.name}: {s.status}" + (f" ({s.seconds:.1f} s)" if s.seconds is not None else ""))
-    print(f"report: {paths['markdown']} {paths['html']} {paths['json']}")
-    return 0
+    _, paths = run_bench(recipe, out_dir=args.report)
+    return report(read_stats(paths["stats"].parent))
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
-    """Add ``novelcraft bench`` to the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "bench",
-        help="score novels (generated or human) against the human baseline; report in Markdown/HTML/JSON",
-        description="Judge-free metrics of novels per scene and over the novel, next to the human range of "
-        "the sample books; optional speed benchmarks. NOVEL: .md, Novel JSON, Book JSON or .epub.",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("novels", nargs="*", metavar="NOVEL", help="novels to score (files or folders)")
     p.add_argument("--recipe", help="YAML recipe of kind 'bench' (flags override it)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="override for --recipe (key.sub=value)")
@@ -63,5 +51,15 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--embedder", choices=["auto", "minilm", "tfidf", "none"], help="embedding model for goal adherence and coherence")
     p.add_argument("--report", metavar="DIR", help="report folder (default: runs/<recipe name>)")
     p.add_argument("--speed", action="store_true", help="also run the speed benchmarks in benchmarks/ and report them")
-    p.set_defaults(func=_cmd_bench)
-    return p
+
+
+COMMANDS = [
+    Command(
+        "bench",
+        "score novels (generated or human) against the human baseline; report in Markdown/HTML/JSON",
+        _arguments,
+        "novelcraft.bench.cli:bench",
+        description="Judge-free metrics of novels per scene and over the novel, next to the human range of "
+        "the sample books; optional speed benchmarks. NOVEL: .md, Novel JSON, Book JSON or .epub.",
+    ),
+]

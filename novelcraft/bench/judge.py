@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..chat_format import progress_percent
 from ..errors import NovelcraftError
 from ..models import Record
 from .novel import Novel, NovelScene
@@ -73,7 +74,7 @@ def rubric_messages(scene: NovelScene, *, total: int, previous_summary: str | No
             "content": user.substitute(
                 index=scene.index,
                 total=total,
-                progress=round(100 * scene.index / max(1, total)),
+                progress=progress_percent(scene.index, max(total, scene.index)),
                 goal=scene.goal or "(no scene goal was given: grade goal_adherence 5)",
                 previous_summary=previous_summary or "(this is the first scene)",
                 scene=text,

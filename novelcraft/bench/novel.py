@@ -17,40 +17,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from ..errors import NovelcraftError
-from ..models import Book, Record
-
-NovelSource = Literal["generated", "human"]
-
-
-class NovelScene(Record):
-    """One scene of a novel, with what it was asked to do and the memory written after it."""
-
-    index: int = Field(..., ge=1, description="1-based position in the novel")
-    text: str = Field(..., min_length=1)
-    chapter: int | None = Field(None, ge=0, description="chapter number, when known")
-    chapter_title: str | None = None
-    goal: str | None = Field(None, description="scene goal or rendered scene instruction")
-    summary: str | None = Field(None, description="rendered running summary written after this scene")
-    target_words: int | None = Field(None, ge=1, description="length the scene was asked to have, in words")
-
-
-class Novel(Record):
-    """A whole novel: ordered scenes plus where it came from."""
-
-    title: str = Field(..., min_length=1)
-    source: NovelSource = "generated"
-    path: str | None = Field(None, description="file the novel was read from")
-    scenes: list[NovelScene] = Field(..., min_length=1)
-
-    @property
-    def word_count(self) -> int:
-        return sum(len(s.text.split()) for s in self.scenes)
-
+from ..models import Book, Novel, NovelScene, NovelSource
 
 # --------------------------------------------------------------------------- Book JSON
 
@@ -221,8 +192,8 @@ def load_novel(path: str | Path, *, source: NovelSource | None = None, counter: 
             update["source"] = source
         return novel.model_copy(update=update)
     if suffix == ".epub":
-        from ..book import prep_book
-        from ..recipes import PrepRecipe
+        from ..prep.book import prep_book
+        from ..prep.recipe import PrepRecipe
         from ..tokens import load_token_counter
 
         recipe = PrepRecipe(name="bench", books=[str(p)])

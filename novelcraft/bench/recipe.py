@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from ..llm.config import LLMConfig
-from ..recipes import RECIPE_VERSION, Strict
+from ..recipes import NAME_PATTERN, Recipe
+from ..strict import Strict
 
 #: benchmark scripts the report lists even before they exist (shown as "not available")
 EXPECTED_SPEED_BENCHMARKS = ["prep_speed", "prep_llm", "compile_speed", "train_qlora", "generate_speed"]
@@ -51,12 +51,11 @@ class JudgeConfig(Strict):
     max_tokens: int = Field(800, ge=64, description="answer tokens of one rubric call")
 
 
-class BenchRecipe(Strict):
+class BenchRecipe(Recipe):
     """Recipe of ``novelcraft bench``."""
 
-    version: Literal[1] = RECIPE_VERSION
     kind: Literal["bench"] = "bench"
-    name: str = Field("bench", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("bench", pattern=NAME_PATTERN)
     novels: list[str] = Field(default_factory=list, description="novels to score: .md, Novel/Book JSON, .epub")
     references: list[str] = Field(
         default_factory=list, description="books for the regurgitation audit (e.g. the training books); files or folders"
@@ -67,7 +66,3 @@ class BenchRecipe(Strict):
     baseline: BaselineConfig = BaselineConfig()
     speed: SpeedConfig = SpeedConfig()
     judge: JudgeConfig = JudgeConfig()
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
 from ..recipes import write_resolved_recipe
+from ..runs import ItemStats, RunStats, files_with_suffix, resolve_inputs
 from .baseline import HumanBaseline, build_human_baseline, load_human_baseline
 from .embed import Embedder, load_embedder
 from .judge import JudgeFn, judge_novel, judge_summary
@@ -25,20 +26,8 @@ NOVEL_SUFFIXES = (".md", ".markdown", ".json", ".epub")
 
 
 def expand_paths(items: Sequence[str], *, step: str = "bench.load") -> list[Path]:
-    """Files as given, folders expanded to their novel files (sorted); a missing path is an error."""
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in NOVEL_SUFFIXES)
-            if not found:
-                raise NovelcraftError("folder holds no .md, .json or .epub file", path=p, step=step)
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise NovelcraftError("no such file or folder", path=p, step=step)
-    return out
+    """Files, folders (their novel files, sorted) and glob patterns; a missing path is an error."""
+    return resolve_inputs(items, files_with_suffix(NOVEL_SUFFIXES), what="novels (.md, .json, .epub)", step=step)
 
 
 class _LazyCounter:
@@ -82,7 +71,7 @@ def human_baseline_for(recipe: BenchRecipe, embedder: Embedder | None, counter: 
     return build_human_baseline(books, embedder=embedder, bins=recipe.bins)
 
 
-def bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
+def benchmark(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
     """Score the recipe's novels (references, embedder, optional judge), attach the human baseline and,
     when enabled, the speed benchmarks. Writes nothing."""
     counter = _LazyCounter()
@@ -97,8 +86,8 @@ def bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
         s = score_novel(nv, references=refs, embedder=embedder, bins=recipe.bins)
         if recipe.judge.enabled:
             if judge is None and recipe.judge.llm is not None:
-                from ..llm.engine import make_engine
-                from ..llm.structured import engine_judge
+                from ..llm.factory import make_engine
+                from ..llm.tasks import engine_judge
 
                 judge = engine_judge(make_engine(recipe.judge.llm), max_tokens=recipe.judge.max_tokens)
             if judge is None:
@@ -119,21 +108,32 @@ def bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchReport:
 
 
 def run_bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None, out_dir: str | Path | None = None) -> tuple[BenchReport, dict[str, Path]]:
-    """:func:`bench`, then the report, ``recipe.resolved.yaml`` and ``stats.json`` in ``out_dir``
+    """:func:`benchmark`, then the report, ``recipe.resolved.yaml`` and ``stats.json`` in ``out_dir``
     (default: the recipe's run directory). A computed baseline is also saved as ``human_baseline.json``."""
     t0 = time.perf_counter()
-    report = bench(recipe, judge=judge)
+    report = benchmark(recipe, judge=judge)
     out = Path(out_dir) if out_dir else recipe.run_dir
     paths = write_report(report, out)
     write_resolved_recipe(recipe, out)
     if recipe.baseline.source == "compute" and report.baseline is not None:
         paths["baseline"] = atomic_write_json(out / "human_baseline.json", report.baseline)
-    stats = {
-        "seconds": round(time.perf_counter() - t0, 2),
-        "novels": [{"title": n.title, "path": n.path, "scenes": len(n.scenes), "words": n.summary.get("words"), "seconds": n.seconds} for n in report.novels],
-        "baseline": report.baseline.created if report.baseline else None,
-        "speed": {s.name: s.status for s in report.speed},
-        "outputs": {k: str(v) for k, v in paths.items()},
-    }
-    paths["stats"] = atomic_write_json(out / "stats.json", stats)
+    stats = RunStats(
+        command="bench",
+        name=recipe.name,
+        run_dir=str(out),
+        items=[
+            ItemStats(id=n.title, source=n.path, counts={"scenes": len(n.scenes), "words": int(n.summary.get("words") or 0)},
+                      seconds={"score": round(n.seconds, 2)})
+            for n in report.novels
+        ],
+        notes=[f"speed {s.name}: {s.status}" + (f" ({s.seconds:.1f} s)" if s.seconds is not None else "") for s in report.speed]
+        + [f"report: {paths['markdown']} {paths['html']} {paths['json']}"],
+        details={
+            "baseline": report.baseline.created if report.baseline else None,
+            "speed": {s.name: s.status for s in report.speed},
+            "outputs": {k: str(v) for k, v in paths.items()},
+        },
+        seconds=round(time.perf_counter() - t0, 2),
+    )
+    paths["stats"] = stats.write(out)
     return report, paths

@@ -34,10 +34,9 @@ _LAZY = {
     "SceneRecord": "state",
     "load_state": "state",
     "check_scene": "scene",
-    "scene_prompt": "scene",
     "render_markdown": "output",
     "write_epub": "output",
-    "register": "cli",
+    "Trace": "output",
 }
 
 __all__ = ["GenerateRecipe", "SeedCharacter", "StorySeed", "load_seed", *_LAZY]

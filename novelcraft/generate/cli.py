@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..commands import Command, recipe_arguments, report
 from ..errors import NovelcraftError
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def generate(args: argparse.Namespace) -> int:
     from ..recipes import load_recipe
-    from .recipe import GenerateRecipe
     from .run import generate_novels
 
-    recipe = load_recipe(args.recipe, args.overrides)
-    if not isinstance(recipe, GenerateRecipe):
-        raise NovelcraftError(f"expected a recipe of kind 'generate', got '{recipe.kind}'", path=args.recipe)
+    recipe = load_recipe(args.recipe, args.overrides, kind="generate")
     branch = None
     if args.branch_from is not None:
         if not args.source:
@@ -23,18 +21,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     result = generate_novels(
         None, recipe, resume=args.resume, outline=args.outline, branch_from=branch, progress=not args.no_progress
     )
-    print(result.summary())
-    return 0
+    return report(result.stats)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``novelcraft generate RECIPE [overrides] [--resume] [--outline FILE] [--branch-from K --source RUN]``."""
-    p = subparsers.add_parser("generate", help="generate novels from story seeds (outline, scenes, summaries)")
-    p.add_argument("recipe", help="YAML recipe (kind: generate)")
-    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. samples_per_seed=4 llm.sampling.temperature=0.8")
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """``novelcraft generate RECIPE [overrides] [--resume] [--outline FILE] [--branch-from K --source RUN]``."""
+    recipe_arguments(p, "generate", "samples_per_seed=4 llm.sampling.temperature=0.8", force=False)
     p.add_argument("--resume", action="store_true", help="continue the checkpoints of an interrupted run (same settings)")
     p.add_argument("--outline", help="outline file (outline.json/.yaml, e.g. edited by hand) used instead of generating one")
     p.add_argument("--branch-from", type=int, metavar="K", help="copy the novels of --source up to scene K and continue them here")
     p.add_argument("--source", metavar="RUN_DIR", help="the run to branch from (with --branch-from)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_generate)
+
+
+COMMANDS = [
+    Command("generate", "generate novels from story seeds (outline, scenes, summaries)", _arguments,
+            "novelcraft.generate.cli:generate"),
+]

@@ -9,14 +9,17 @@ the rendered running summary after the scene, target_words), readable by ``novel
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..compile import progress_percent, render_summary_section
-from ..errors import NovelcraftError
+from pydantic import Field
+
+from ..chat_format import progress_percent, render_summary_section
 from ..io import atomic_write_json, atomic_write_text
+from ..models import Novel
+from ..strict import Record
+from ..pandoc import run_pandoc
 from .state import NovelState
 
 SCENE_BREAK = "* * *"
@@ -53,7 +56,6 @@ def render_markdown(state: NovelState, *, title_heading: bool = True) -> str:
 
 def novel_record(state: NovelState) -> dict[str, Any]:
     """The Novel JSON of the benchmark (validated against :class:`novelcraft.bench.novel.Novel`)."""
-    from ..bench.novel import Novel
 
     assert state.outline is not None
     scenes = []
@@ -73,7 +75,50 @@ def novel_record(state: NovelState) -> dict[str, Any]:
     return novel.model_dump(mode="json", exclude={"path"})
 
 
-def trace_record(state: NovelState, opening_summary: str) -> dict[str, Any]:
+class TracePrompt(Record):
+    running_summary: str = Field(..., description="the running-summary section of the scene prompt, with its progress line")
+    scene_instruction: str
+    notes: list[str] = Field(default_factory=list, description="retry notes the accepted answer was prompted with")
+
+
+class TraceScene(Record):
+    """How one scene was made."""
+
+    index: int = Field(..., ge=1)
+    act: int
+    chapter: int
+    chapter_title: str
+    prompt: TracePrompt
+    target_words: int
+    words: int
+    attempts: int
+    flagged: bool
+    flag_reason: str | None
+    trimmed: bool
+    tokens: dict[str, int] = Field(..., description="prompt, completion, summary_prompt, summary_completion")
+    seconds: dict[str, float] = Field(..., description="generation, summary")
+    summary: str | None
+    summary_flagged: bool
+    summary_flag_reason: str | None
+
+
+class Trace(Record):
+    """``trace.json``: per scene the prompt sections, retry notes, attempts, flags, tokens and timings."""
+
+    novel_id: str
+    title: str
+    seed: str
+    sample: int
+    key: str
+    engine: dict[str, Any]
+    branched_from: dict[str, Any] | None
+    system_prompt: str
+    world_context: str | None
+    world_context_flagged: bool
+    scenes: list[TraceScene]
+
+
+def trace_record(state: NovelState, opening_summary: str) -> Trace:
     """Per-scene trace: prompt sections, retry notes, attempts, flags, tokens, timings, summary written after."""
     assert state.outline is not None
     total = state.total
@@ -109,7 +154,7 @@ def trace_record(state: NovelState, opening_summary: str) -> dict[str, Any]:
                 "summary_flag_reason": scene.summary_flag_reason,
             }
         )
-    return {
+    return Trace.model_validate({
         "novel_id": state.novel_id,
         "title": state.outline.title,
         "seed": state.seed_path,
@@ -121,27 +166,22 @@ def trace_record(state: NovelState, opening_summary: str) -> dict[str, Any]:
         "world_context": state.world_context_text,
         "world_context_flagged": state.world_context_flagged,
         "scenes": scenes,
-    }
+    })
 
 
 def write_epub(markdown: str, path: str | Path, *, title: str, author: str, language: str = "en") -> Path:
     """Convert chapter-level Markdown to EPUB 3 with pandoc (written atomically)."""
-    from ..ingest import pandoc_path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".epub-") as tmp:
         src = Path(tmp) / "novel.md"
         src.write_text(markdown, encoding="utf-8")
         out = Path(tmp) / "novel.epub"
-        cmd = [
-            pandoc_path(), str(src), "-f", "markdown-smart", "-t", "epub3", "-o", str(out),
-            "--metadata", f"title={title}", "--metadata", f"author={author}", "--metadata", f"lang={language}",
-            "--split-level=1",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise NovelcraftError(f"pandoc failed: {proc.stderr.strip()[:300]}", path=path, step="epub")
+        run_pandoc(
+            [str(src), "-f", "markdown-smart", "-t", "epub3", "-o", str(out), "--metadata", f"title={title}",
+             "--metadata", f"author={author}", "--metadata", f"lang={language}", "--split-level=1"],
+            path=path, step="epub",
+        )
         out.replace(path)
     return path
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..compile import DEFAULT_OPENING_SUMMARY, SystemPromptConfig
+from ..chat_format import DEFAULT_OPENING_SUMMARY, SystemPromptConfig
 from ..llm.config import LLMConfig
-from ..recipes import RECIPE_VERSION, TokenizerConfig
+from ..recipes import Recipe, TokenizerConfig
 from ..strict import Strict
 
 
@@ -72,12 +71,10 @@ class OutputSettings(Strict):
     epub: bool = Field(True, description="novel.epub through pandoc (pypandoc-binary)")
 
 
-class GenerateRecipe(Strict):
+class GenerateRecipe(Recipe):
     """Recipe of ``novelcraft generate``: story seeds in, novels (Markdown, EPUB, JSON, trace) out."""
 
-    version: Literal[1] = RECIPE_VERSION
     kind: Literal["generate"] = "generate"
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seeds: list[str] = Field(..., min_length=1, description="seed YAML files, folders or glob patterns")
     samples_per_seed: int = Field(1, ge=1, le=256, description="novels per seed (needs sampling: temperature > 0)")
     output_dir: str = Field("runs/generate", description="novels are written to OUTPUT_DIR/NAME")
@@ -118,7 +115,3 @@ class GenerateRecipe(Strict):
                     f"= {need} > llm.context_window {window}"
                 )
         return self
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name

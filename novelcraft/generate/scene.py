@@ -1,4 +1,5 @@
-"""The scene prompt (exactly the training shape) and the stop conditions of one scene answer. Pure functions."""
+"""The stop conditions of one scene answer and the retry notes (pure functions); the scene prompt itself is
+the prompt contract's (:func:`novelcraft.chat_format.scene_prompt`)."""
 
 from __future__ import annotations
 
@@ -11,37 +12,12 @@ from typing import Literal
 
 import yaml
 
-from ..compile import progress_percent, scene_messages
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*(?=\s|$)")
 _LEADING_HEADING = re.compile(r"^(?:#{1,6}[ \t][^\n]*(?:\n+|$))+")
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 
 Problem = Literal["empty", "too_short", "cut_off", "repetition"]
-
-
-def scene_prompt(
-    system_prompt: str,
-    world_context: str,
-    summary: str,
-    position: int,
-    total: int,
-    instruction: str,
-    note: str | None = None,
-) -> list[dict[str, str]]:
-    """[system, user] messages of scene ``position`` (1-based) of ``total``: the training record's shape
-    (:func:`novelcraft.compile.scene_messages`, NOVEL PROGRESS from :func:`~novelcraft.compile.progress_percent`).
-
-    ``summary`` is the rendered running summary after the previous scene without its progress line (the
-    opening summary for scene 1). A retry ``note`` is appended to the user turn after the instruction.
-    """
-    messages = [
-        {"role": m.role, "content": m.content}
-        for m in scene_messages(system_prompt, world_context, summary, progress_percent(position, total), instruction)
-    ]
-    if note:
-        messages[-1]["content"] += "\n\n" + note.strip()
-    return messages
 
 
 def word_count(text: str) -> int:

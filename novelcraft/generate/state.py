@@ -102,18 +102,6 @@ def adapter_digest(adapter: str | None) -> str | None:
     return h.hexdigest()
 
 
-def settings_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ (for a readable key-mismatch error)."""
-    out: list[str] = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += settings_diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}")
-    return out
-
-
 def state_path(novel_dir: str | Path) -> Path:
     return Path(novel_dir) / STATE_FILE
 

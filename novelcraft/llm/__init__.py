@@ -1,7 +1,32 @@
-"""The LLM layer: one engine interface over Outlines for the transformers, vLLM and OpenAI backends."""
+"""The LLM layer: one engine interface over Outlines for the transformers, vLLM and OpenAI backends.
 
-from .config import LLMConfig, SamplingConfig
-from .engine import Engine, LLMError, LLMRequest, LLMResponse, make_engine
-from .server import VLLMServer
+* :mod:`~novelcraft.llm.types` — :class:`LLMRequest`, :class:`LLMResponse`, the :class:`Engine` protocol;
+* :mod:`~novelcraft.llm.factory` — :func:`make_engine` and :class:`LazyEngine` (backends load here);
+* :mod:`~novelcraft.llm.tasks` — :func:`run_tasks`: validation, feedback retries, compression, resume;
+* :mod:`~novelcraft.llm.config` — :class:`LLMConfig`, the ``llm:`` section of every recipe that calls a model.
+"""
 
-__all__ = ["Engine", "LLMConfig", "LLMError", "LLMRequest", "LLMResponse", "SamplingConfig", "VLLMServer", "make_engine"]
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "LLMConfig": "config",
+    "SamplingConfig": "config",
+    "Engine": "types",
+    "LLMError": "types",
+    "LLMRequest": "types",
+    "LLMResponse": "types",
+    "make_engine": "factory",
+    "LazyEngine": "factory",
+    "Task": "tasks",
+    "Verdict": "tasks",
+    "Outcome": "tasks",
+    "run_tasks": "tasks",
+    "engine_judge": "tasks",
+    "VLLMServer": "server",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)

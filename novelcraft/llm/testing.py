@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .engine import LLMRequest, LLMResponse
+from .types import LLMRequest, LLMResponse
 
 Responder = Callable[[LLMRequest], "str | LLMResponse | Exception"]
 

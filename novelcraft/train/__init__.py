@@ -22,7 +22,6 @@ __all__ = [
     "export_gguf",
     "make_tiny_qwen3_moe",
     "find_toolenv",
-    "register",
 ]
 
 _LAZY = {
@@ -36,7 +35,6 @@ _LAZY = {
     "export_gguf": "merge",
     "make_tiny_qwen3_moe": "tiny",
     "find_toolenv": "toolenv",
-    "register": "cli",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

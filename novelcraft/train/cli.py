@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import NovelcraftError
+from ..commands import Command
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def train(args: argparse.Namespace) -> int:
     from ..recipes import load_recipe
-    from .recipe import TrainRecipe
     from .run import check_train, run_train
 
-    recipe = load_recipe(args.recipe, args.overrides)
-    if not isinstance(recipe, TrainRecipe):
-        raise NovelcraftError(f"expected a recipe of kind 'train', got '{recipe.kind}'", path=args.recipe)
+    recipe = load_recipe(args.recipe, args.overrides, kind="train")
     if args.check:
         result = check_train(recipe)
         print(f"ok: {result.tool} accepts {result.config_path}")
@@ -25,7 +22,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_merge(args: argparse.Namespace) -> int:
+def merge(args: argparse.Namespace) -> int:
     from .merge import export_gguf, merge_adapter, resolve_gguf_converter
 
     if args.gguf:
@@ -37,25 +34,23 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_tiny(args: argparse.Namespace) -> int:
+def make_tiny_moe(args: argparse.Namespace) -> int:
     from .tiny import make_tiny_qwen3_moe
 
     print(make_tiny_qwen3_moe(args.out, overwrite=args.overwrite))
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``merge`` and ``make-tiny-moe`` to the ``novelcraft`` command."""
-    p = subparsers.add_parser("train", help="fine-tune with Axolotl or MS-SWIFT from a train recipe")
+def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", help="YAML recipe (kind: train)")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. lora.r=128 training.epochs=4")
     p.add_argument(
         "--check", action="store_true", help="render the tool config and validate it with the tool itself; no training"
     )
     p.add_argument("--no-check", action="store_true", help="skip the tool's own validation before training")
-    p.set_defaults(func=_cmd_train)
 
-    p = subparsers.add_parser("merge", help="merge a LoRA adapter into its base model (bf16), optionally to GGUF")
+
+def _merge_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("adapter", help="adapter folder (adapter_config.json), e.g. runs/NAME/output")
     p.add_argument("out", help="folder for the merged model")
     p.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
@@ -63,9 +58,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--python", help="interpreter or venv with torch+transformers+peft (default: auto)")
     p.add_argument("--gguf", help="also write this GGUF file (needs --gguf-converter)")
     p.add_argument("--gguf-converter", help="llama.cpp's convert_hf_to_gguf.py (or set LLAMA_CPP_CONVERT)")
-    p.set_defaults(func=_cmd_merge)
 
-    p = subparsers.add_parser("make-tiny-moe", help="write a tiny random Qwen3-MoE + Qwen3 tokenizer (smoke tests)")
+
+def _tiny_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", nargs="?", default="runs/tiny-qwen3-moe")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=_cmd_tiny)
+
+
+COMMANDS = [
+    Command("train", "fine-tune with Axolotl or MS-SWIFT from a train recipe", _train_arguments,
+            "novelcraft.train.cli:train"),
+    Command("merge", "merge a LoRA adapter into its base model (bf16), optionally to GGUF", _merge_arguments,
+            "novelcraft.train.cli:merge"),
+    Command("make-tiny-moe", "write a tiny random Qwen3-MoE + Qwen3 tokenizer (smoke tests)", _tiny_arguments,
+            "novelcraft.train.cli:make_tiny_moe"),
+]

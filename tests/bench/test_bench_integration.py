@@ -118,8 +118,8 @@ def test_load_human_baseline_rejects_other_json(tmp_path):
 @pytest.mark.slow
 def test_real_sample_novel_end_to_end(counter, books_dir, tmp_path):
     from novelcraft.bench.baseline import summarize_books
-    from novelcraft.book import prep_book
-    from novelcraft.recipes import PrepRecipe
+    from novelcraft.prep.book import prep_book
+    from novelcraft.prep.recipe import PrepRecipe
 
     recipe = PrepRecipe(name="t", books=[str(books_dir)])
     alice = novel_from_book(prep_book(books_dir / "alice-in-wonderland.epub", recipe, counter))
@@ -138,11 +138,9 @@ def test_real_sample_novel_end_to_end(counter, books_dir, tmp_path):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from novelcraft.bench.cli import register
+    from novelcraft.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="novelcraft")
-    register(parser.add_subparsers(dest="command", required=True))
-    return parser
+    return build_parser()
 
 
 def test_cli_bench_markdown_novel(tmp_path, capsys):
@@ -150,7 +148,7 @@ def test_cli_bench_markdown_novel(tmp_path, capsys):
     novel = tmp_path / "novel.md"
     novel.write_text(generated_markdown(), encoding="utf-8")
     args = _parser().parse_args(["bench", str(novel), "--embedder", "tfidf", "--report", str(tmp_path / "rep")])
-    assert args.func(args) == 0
+    assert args.command_obj.run(args) == 0
     out = capsys.readouterr().out
     assert "The Dark Light: 6 scenes" in out
     for name in ("report.md", "report.html", "results.json", "stats.json", "recipe.resolved.yaml"):
@@ -162,10 +160,10 @@ def test_cli_bench_markdown_novel(tmp_path, capsys):
 def test_cli_bench_errors(tmp_path):
     args = _parser().parse_args(["bench"])
     with pytest.raises(NovelcraftError, match="nothing to do"):
-        args.func(args)
+        args.command_obj.run(args)
     args = _parser().parse_args(["bench", str(tmp_path / "missing.md"), "--report", str(tmp_path / "r")])
     with pytest.raises(NovelcraftError, match="no such file"):
-        args.func(args)
+        args.command_obj.run(args)
 
 
 def test_speed_benchmarks_run_as_subprocesses(tmp_path):

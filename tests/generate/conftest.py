@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.llm.engine import LLMRequest
+from novelcraft.llm.types import LLMRequest
 from novelcraft.llm.testing import ScriptedEngine
 
 ROOT = Path(__file__).resolve().parents[2]

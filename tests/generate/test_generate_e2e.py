@@ -58,7 +58,7 @@ def test_smoke_recipe_writes_a_schema_valid_novel(smoke_run, counter):
         if sc.summary is not None:
             assert not list(validator("running_summary").iter_errors(sc.summary.model_dump(mode="json")))
     stats = json.loads((result.run_dir / "stats.json").read_text())
-    assert stats["calls"]["scenes"]["calls"] >= 3 and stats["calls"]["summaries"]["calls"] >= 3
+    assert stats["stages"]["scenes"]["calls"] >= 3 and stats["stages"]["summaries"]["calls"] >= 3
 
 
 def test_smoke_outputs_open(smoke_run):
@@ -110,8 +110,8 @@ def make_random_lora(base_dir: str, out: Path) -> Path:
 
 @pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="needs peft (the llm extra)")
 def test_lora_adapter_changes_greedy_output(tmp_path):
-    from novelcraft.compile import default_system_prompt
-    from novelcraft.generate.scene import scene_prompt
+    from novelcraft.chat_format import default_system_prompt
+    from novelcraft.chat_format import scene_prompt
     from novelcraft.generate.state import adapter_digest
     from novelcraft.llm import LLMConfig, LLMRequest, make_engine
     from novelcraft.llm.embedded import embedded_model_dir

@@ -12,7 +12,7 @@ from novelcraft.errors import NovelcraftError
 from novelcraft.generate import generate_novels, read_outline
 from novelcraft.generate.run import GenerateError
 from novelcraft.generate.state import load_state
-from novelcraft.llm.engine import LLMResponse
+from novelcraft.llm.types import LLMResponse
 from novelcraft.llm.testing import ScriptedEngine
 from novelcraft.models import WorldContext
 
@@ -114,7 +114,7 @@ def test_outputs_are_readable(recipe_for, engine, counter):
     html = b"".join(i.get_content() for i in book.get_items_of_type(ebooklib.ITEM_DOCUMENT)).decode()
     assert "Chapter 2" in html and "Sentence 0 of clockwork-harbour scene 3" in html
     stats = json.loads((result.run_dir / "stats.json").read_text())
-    assert stats["novels"][0]["scenes"] == 3 and stats["calls"]["scenes"]["calls"] == 3
+    assert stats["details"]["novels"][0]["scenes"] == 3 and stats["stages"]["scenes"]["calls"] == 3
     assert (result.run_dir / "recipe.resolved.yaml").is_file()
 
 
@@ -255,7 +255,7 @@ def test_server_down_names_seed_and_scene(recipe_for, writer, counter):
 
         def generate(self, requests):
             if any(r.key.endswith(f"/scene{self.scene}") for r in requests):
-                from novelcraft.llm.engine import LLMError
+                from novelcraft.llm.types import LLMError
 
                 raise LLMError("request failed 3 times, the server is down or failing: Connection refused", path="http://127.0.0.1:8000/v1", step="llm openai")
             return self.inner.generate(requests)
@@ -293,17 +293,14 @@ def _starts(engine):
 
 
 def test_cli_wrapper_checks_its_arguments():
-    import argparse
+    from novelcraft.cli import build_parser
 
-    from novelcraft.generate.cli import register
-
-    parser = argparse.ArgumentParser(prog="novelcraft")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     recipe = str(ROOT / "recipes" / "generate" / "cpu-smoke.yaml")
     args = parser.parse_args(["generate", recipe, "name=x", "--branch-from", "2"])
     assert args.branch_from == 2 and args.overrides == ["name=x"] and not args.resume
     with pytest.raises(NovelcraftError, match="--branch-from needs --source"):
-        args.func(args)
+        args.command_obj.run(args)
     args = parser.parse_args(["generate", str(ROOT / "recipes" / "prep" / "default.yaml")])
     with pytest.raises(NovelcraftError, match="expected a recipe of kind 'generate'"):
-        args.func(args)
+        args.command_obj.run(args)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.compile import progress_percent, render_chatml, scene_messages
+from novelcraft.chat_format import progress_percent, render_chatml, scene_messages
 from novelcraft.errors import NovelcraftError
 from novelcraft.generate import GenerateRecipe, StorySeed, load_seed
 from novelcraft.generate.outline import (
@@ -19,7 +19,8 @@ from novelcraft.generate.outline import (
     split_evenly,
     write_outline,
 )
-from novelcraft.generate.scene import check_scene, repetition_ratio, retry_note, scene_prompt, trim_to_sentence_end
+from novelcraft.chat_format import scene_prompt
+from novelcraft.generate.scene import check_scene, repetition_ratio, retry_note, trim_to_sentence_end
 from novelcraft.generate.seed import resolve_seed_paths
 from novelcraft.models import Instruction
 from novelcraft.recipes import load_recipe

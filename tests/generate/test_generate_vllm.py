@@ -53,9 +53,9 @@ def test_offline_vllm_lockstep_with_prefix_cache(tmp_path, counter):
     result = generate_novels(None, recipe, counter=counter)
     assert [len(n.scenes) for n in result.novels] == [2, 2] and all(n.finished for n in result.novels)
     assert all(0 < s.completion_tokens <= 96 for n in result.novels for s in n.scenes)
-    rate = result.stats["prefix_cache_hit_rate"]
+    rate = result.stats.details["prefix_cache_hit_rate"]
     assert rate is not None and rate > 0  # persona and world context are shared across each novel's calls
-    assert [s["novels"] for s in result.stats["steps"] if s["kind"] == "scenes"] == [2, 2]
+    assert [s["novels"] for s in result.stats.details["steps"] if s["kind"] == "scenes"] == [2, 2]
 
 
 def test_openai_server_down_mid_novel_then_resume(tmp_path, counter):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from novelcraft.llm.backends.openai_server import backoff_delays, describe_exception, request_kwargs, resolve_api_key
 from novelcraft.llm.config import LLMConfig
 from novelcraft.llm.testing import write_random_lora
-from novelcraft.llm.engine import LLMError, LLMRequest
+from novelcraft.llm.types import LLMError, LLMRequest
 from novelcraft.llm.server import free_port, server_command
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def test_server_from_config():
 
 @needs_client
 def test_server_down_fails_at_start_with_one_clear_error():
-    from novelcraft.llm.engine import make_engine
+    from novelcraft.llm.factory import make_engine
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     cfg = config(url, retry={"attempts": 3, "backoff_s": 0.2, "max_backoff_s": 1.0})
@@ -171,7 +171,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(server):
-    from novelcraft.llm.engine import make_engine
+    from novelcraft.llm.factory import make_engine
 
     eng = make_engine(config(server.base_url))
     yield eng
@@ -232,7 +232,7 @@ def test_rejected_request_fails_alone(engine):
 @needs_vllm
 @needs_embedded
 def test_unknown_model_name_is_named(server):
-    from novelcraft.llm.engine import make_engine
+    from novelcraft.llm.factory import make_engine
 
     with pytest.raises(LLMError, match=r"does not serve model 'nope' \(it serves: smollm2, adapter\)"):
         make_engine(config(server.base_url, served_model_name="nope"))

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from novelcraft.llm import LLMConfig, LLMRequest, make_engine
-from novelcraft.llm.structured import parse_answer
+from novelcraft.llm.tasks import parse_answer
 
 pytestmark = [
     pytest.mark.slow,

@@ -20,7 +20,7 @@ from novelcraft.llm.backends.vllm_offline import (
 )
 from novelcraft.llm.config import LLMConfig
 from novelcraft.llm.testing import write_random_lora
-from novelcraft.llm.engine import LLMError, LLMRequest
+from novelcraft.llm.types import LLMError, LLMRequest
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ needs_embedded = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def engine():
-    from novelcraft.llm.engine import make_engine
+    from novelcraft.llm.factory import make_engine
 
     cfg = LLMConfig(backend="vllm", vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048})
     t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def test_shared_prefix_is_served_from_the_prefix_cache(engine):
 @needs_embedded
 def test_lora_adapter_is_applied(tmp_path):
     from novelcraft.llm.embedded import embedded_model_dir
-    from novelcraft.llm.engine import make_engine
+    from novelcraft.llm.factory import make_engine
 
     adapter = tmp_path / "adapter"
     write_random_lora(embedded_model_dir(), adapter)

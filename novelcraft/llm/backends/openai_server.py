@@ -8,7 +8,7 @@ the decoding. Token usage comes from the response's ``usage``.
 
 Transport failures (connection refused or reset, timeouts, HTTP 429 and 5xx) are retried with exponential
 backoff up to ``retry.attempts`` tries; when they persist, the whole batch fails with one
-:class:`~novelcraft.llm.engine.LLMError` naming the URL and the cause, since a server that is down fails
+:class:`~novelcraft.llm.types.LLMError` naming the URL and the cause, since a server that is down fails
 every request alike. Authentication and unknown-model answers fail at once. A request the server rejects
 (HTTP 400/422, e.g. a prompt longer than the context) fails alone: its response carries ``error``.
 
@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Sequence
 
 from ..config import LLMConfig
-from ..engine import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class _Abort(Exception):
 
 
 class OpenAIEngine:
-    """A client of an OpenAI-compatible server answering batches of :class:`~novelcraft.llm.engine.LLMRequest`.
+    """A client of an OpenAI-compatible server answering batches of :class:`~novelcraft.llm.types.LLMRequest`.
 
     With ``check_server`` (the default) the constructor lists the server's models, so an unreachable
     server or a wrong ``served_model_name`` fails before any work is done.

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from ...errors import NovelcraftError
 from ..config import EMBEDDED_MODEL, LLMConfig
-from ..engine import LLMError, LLMRequest, LLMResponse, group_by_schema
+from ..types import LLMError, LLMRequest, LLMResponse, group_by_schema
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, MutableMapping, Sequence
 
 from ..config import EMBEDDED_MODEL, LLMConfig
-from ..engine import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def read_chat_template(config: LLMConfig) -> str | None:
 
 
 class VLLMEngine:
-    """An offline vLLM engine answering batches of :class:`~novelcraft.llm.engine.LLMRequest`.
+    """An offline vLLM engine answering batches of :class:`~novelcraft.llm.types.LLMRequest`.
 
     ``stats`` accumulates requests, prompt/completion/cached tokens and generation seconds over the
     engine's life; :meth:`prefix_cache_hit_rate` reads the cached share from it.

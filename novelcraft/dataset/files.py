@@ -1,0 +1,205 @@
+"""Files of a data set: the Book JSON inputs, the JSONL splits and sidecars, the HF export, reading back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from ..errors import NovelcraftError
+from ..io import atomic_write_jsonl, atomic_write_text
+from ..models import Book, RecordMeta, TrainingRecord
+from ..runs import read_stats, resolve_inputs
+from .card import DATA_CARD, HF_DIR, render_data_card
+from .recipe import DEFAULT_BOOK_FILES, CompileRecipe
+from .stats import SPLITS, CompiledRecord, CompileResult, CompileStats
+
+
+def resolve_book_files(
+    patterns: Sequence[str], book_files: Sequence[str] = DEFAULT_BOOK_FILES, base: Path | None = None
+) -> list[Path]:
+    """Book JSON files named by ``patterns``: files, glob patterns, and folders. In a folder, each
+    directory holding matches of ``book_files`` gives one book: the first of those patterns (in order)
+    that matches a Book JSON, and of its matches the last in name order (the latest stage).
+    Unique, in order."""
+
+    def from_dir(d: Path) -> list[Path]:
+        by_parent: dict[Path, list[list[Path]]] = {}
+        for i, pattern in enumerate(book_files):
+            for f in sorted(d.rglob(pattern)):
+                hidden = any(part.startswith(".") for part in f.relative_to(d).parts)
+                if f.is_file() and not f.name.endswith(".meta.json") and not hidden:
+                    by_parent.setdefault(f.parent, [[] for _ in book_files])[i].append(f)
+        picked = []
+        for parent in sorted(by_parent):
+            candidates = [f for group in by_parent[parent] for f in reversed(group)]
+            book = next((f for f in candidates if _looks_like_book(f)), None)
+            if book is not None:
+                picked.append(book)
+        return picked
+
+    return resolve_inputs(patterns, from_dir, what=f"Book JSON files ({', '.join(book_files)})", base=base)
+
+
+def _looks_like_book(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "meta" in data and "scenes" in data
+
+
+def load_book(path: str | Path) -> Book:
+    """Read a Book JSON file; errors name the file and the first invalid fields."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise NovelcraftError(f"cannot read ({exc.strerror or exc})", path=path, step="load") from None
+    try:
+        return Book.model_validate_json(text)
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        parts = [f"{'.'.join(str(x) for x in e['loc']) or '(file)'}: {e['msg']}" for e in errs[:3]]
+        more = f" (and {len(errs) - 3} more)" if len(errs) > 3 else ""
+        raise NovelcraftError(
+            "not a valid Book JSON: " + "; ".join(parts) + more + " (novelcraft validate FILE lists every problem)",
+            path=path,
+            step="load",
+        ) from None
+
+
+def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
+    """Save the splits as a ``datasets.DatasetDict`` with ``save_to_disk`` (atomically: written to a
+    temporary folder, then moved into place). Columns: ``messages`` and the :class:`RecordMeta` fields."""
+    try:
+        import datasets
+    except ImportError:
+        raise NovelcraftError(
+            "export format 'hf' needs the 'datasets' package (pip install datasets), or remove hf from export.formats",
+            step="export",
+        ) from None
+    path = Path(path)
+    message = {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    columns: dict[str, Any] = {"messages": [message]}
+    for name, field in RecordMeta.model_fields.items():
+        ann = field.annotation
+        if ann is int:
+            columns[name] = datasets.Value("int32")
+        elif ann is bool:
+            columns[name] = datasets.Value("bool")
+        else:
+            columns[name] = datasets.Value("string")
+    features = datasets.Features(columns)
+    splits = {}
+    for split in SPLITS:
+        rows = [
+            {"messages": [m.model_dump() for m in r.record.messages], **r.meta.model_dump()}
+            for r in getattr(result, split)
+        ]
+        splits[split] = datasets.Dataset.from_list(rows, features=features)
+    dd = datasets.DatasetDict(splits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # our own progress reporting is the caller's; keep stderr clean
+    try:
+        dd.save_to_disk(str(tmp))
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+        tmp.rename(path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    return path
+
+
+def write_compiled(result: CompileResult, recipe: CompileRecipe, run_dir: str | Path) -> list[Path]:
+    """Write the data files of ``result`` under ``run_dir`` (atomically); returns the paths written."""
+    run_dir = Path(run_dir)
+    written = []
+    for split in SPLITS:
+        recs = getattr(result, split)
+        data, meta = run_dir / f"{split}.jsonl", run_dir / f"{split}.meta.jsonl"
+        if not recs:
+            # a stale split from an earlier run must not survive next to the new one
+            data.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+            continue
+        if "jsonl" in recipe.export.formats:
+            written.append(atomic_write_jsonl(data, [r.record for r in recs]))
+        written.append(atomic_write_jsonl(meta, [r.meta for r in recs]))
+    if "hf" in recipe.export.formats:
+        written.append(export_hf_dataset(result, run_dir / HF_DIR))
+    if recipe.export.data_card:
+        written.append(atomic_write_text(run_dir / DATA_CARD, render_data_card(result.stats, recipe)))
+    return written
+
+
+def load_compiled(run_dir: str | Path) -> CompileResult:
+    """Read a compiled data set back (records from ``*.meta.jsonl`` + ``*.jsonl``, stats from stats.json);
+    the result is marked ``skipped`` (nothing was compiled). Needs the ``jsonl`` export format."""
+    run_dir = Path(run_dir)
+    run = read_stats(run_dir)
+    try:
+        stats = CompileStats.model_validate(run.details["dataset"])
+    except (KeyError, ValidationError) as exc:
+        raise NovelcraftError(f"stats.json holds no data-set statistics ({type(exc).__name__})", path=run_dir,
+                              step="load") from None
+    splits: dict[str, list[CompiledRecord]] = {}
+    for split in SPLITS:
+        meta_path = run_dir / f"{split}.meta.jsonl"
+        if not meta_path.exists():
+            splits[split] = []
+            continue
+        metas = [RecordMeta.model_validate(r) for r in read_jsonl(meta_path)]
+        rows = read_jsonl(run_dir / f"{split}.jsonl")
+        if len(rows) != len(metas):
+            raise NovelcraftError(f"{len(rows)} records but {len(metas)} metadata lines", path=meta_path, step="load")
+        splits[split] = [CompiledRecord(record=TrainingRecord.model_validate(r), meta=m) for r, m in zip(rows, metas)]
+    return CompileResult(train=splits["train"], validation=splits["validation"], stats=stats, run_dir=str(run_dir),
+                         skipped=True, files=list(run.details.get("files", [])))
+
+
+def expected_files(recipe: CompileRecipe, stats: CompileStats) -> list[str]:
+    files = []
+    for split in SPLITS:
+        if stats.records[split]:
+            files.append(f"{split}.meta.jsonl")
+            if "jsonl" in recipe.export.formats:
+                files.append(f"{split}.jsonl")
+    if "hf" in recipe.export.formats:
+        files.append(HF_DIR)
+    if recipe.export.data_card:
+        files.append(DATA_CARD)
+    return files
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file (blank lines skipped); errors name the file and line."""
+    path = Path(path)
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise NovelcraftError(f"cannot read ({exc.strerror or exc})", path=path, step="read") from None
+    for num, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise NovelcraftError(f"line {num}: invalid JSON ({exc.msg})", path=path, step="read") from None
+    return rows

@@ -1,0 +1,83 @@
+"""The ``kind: compile`` recipe: Book JSON files in, a ChatML training set out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..chat_format import DEFAULT_CHAT_TEMPLATE, DEFAULT_OPENING_SUMMARY, ChatTemplateName, SystemPromptConfig
+from ..recipes import Budgets, Recipe, TokenizerConfig
+from ..strict import Strict
+
+#: Book JSON files looked for in folders: the final Book of the LLM stages, else the latest numbered stage.
+DEFAULT_BOOK_FILES = ("book.json", "[0-9][0-9]_*.json")
+
+
+class SplitConfig(Strict):
+    """Seeded train/validation split.
+
+    ``by: book`` holds out whole books (round(fraction x books), at least 1, never all);
+    ``by: scene`` holds out records drawn from every book. With a single book, ``by: book`` cannot
+    hold anything out: ``when_one_book: scene`` falls back to a scene split (logged and recorded in
+    stats.json and the data card), ``error`` refuses.
+    """
+
+    by: Literal["book", "scene"] = "book"
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int = 0
+    when_one_book: Literal["scene", "error"] = "scene"
+
+
+class ExportConfig(Strict):
+    formats: list[Literal["jsonl", "hf"]] = Field(
+        default_factory=lambda: ["jsonl"],
+        min_length=1,
+        description="jsonl: train.jsonl/validation.jsonl; hf: a datasets.DatasetDict saved with save_to_disk "
+        "(needs the 'datasets' package)",
+    )
+    data_card: bool = Field(True, description="write README.md describing the data set")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ExportConfig":
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"export.formats has duplicates: {self.formats}")
+        return self
+
+
+class CompileRecipe(Recipe):
+    """Recipe of ``novelcraft compile``: Book JSON files in, a ChatML training set out."""
+
+    kind: Literal["compile"] = "compile"
+    books: list[str] = Field(
+        ..., min_length=1, description="Book JSON files, folders (searched for book_files) or glob patterns"
+    )
+    book_files: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BOOK_FILES),
+        min_length=1,
+        description="in a folder, file patterns in priority order: per book directory, the first pattern that "
+        "matches a Book JSON (meta + scenes) wins, and among its matches the last in name order (the latest stage)",
+    )
+    output_dir: str = Field("runs/datasets", description="the data set is written to OUTPUT_DIR/NAME")
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    chat_template: ChatTemplateName = Field(
+        DEFAULT_CHAT_TEMPLATE,
+        description="how records are rendered (and counted): qwen3_instruct_2507 = plain ChatML, no think blocks; "
+        "tokenizer_default = the template stored with the tokenizer. Use the train recipe's value",
+    )
+    budgets: Budgets = Budgets()
+    system_prompt: SystemPromptConfig = SystemPromptConfig()
+    opening_summary: str = Field(
+        DEFAULT_OPENING_SUMMARY,
+        min_length=1,
+        description="running summary in the prompt of each sequence's first scene",
+    )
+    reference_scenes: Literal["drop", "keep"] = Field(
+        "drop", description="scenes cut from reference sections (foreword, footnotes, ...)"
+    )
+    on_missing: Literal["fail", "drop"] = Field(
+        "fail", description="a scene lacking its instruction, the previous running summary or the world context"
+    )
+    on_over_budget: Literal["drop", "fail"] = Field("drop", description="a record over budgets.record.max_tokens")
+    split: SplitConfig = SplitConfig()
+    export: ExportConfig = ExportConfig()

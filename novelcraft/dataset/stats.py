@@ -1,0 +1,182 @@
+"""Results and statistics of a compiled data set (what the data card and ``stats.json`` show)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+
+from pydantic import BaseModel, Field
+
+from ..chat_format import ChatMessage, render_chatml
+from ..models import RecordMeta, TrainingRecord
+from ..strict import Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..tokens import TokenCounter
+
+SPLITS = ("train", "validation")
+#: width of the budget histogram's bins, in tokens.
+HISTOGRAM_BIN = 512
+
+
+class TokenSummary(Record):
+    """min / median / p95 (nearest rank) / max / mean / total of a list of token counts."""
+
+    count: int
+    min: int = 0
+    median: float = 0.0
+    p95: int = 0
+    max: int = 0
+    mean: float = 0.0
+    total: int = 0
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> "TokenSummary":
+        if not values:
+            return cls(count=0)
+        s = sorted(values)
+        p95 = s[max(0, math.ceil(0.95 * len(s)) - 1)]
+        return cls(
+            count=len(s),
+            min=s[0],
+            median=float(statistics.median(s)),
+            p95=p95,
+            max=s[-1],
+            mean=round(sum(s) / len(s), 1),
+            total=sum(s),
+        )
+
+
+class CompiledRecord(BaseModel):
+    record: TrainingRecord
+    meta: RecordMeta
+
+
+class DroppedScene(Record):
+    book_id: str
+    scene_id: int
+    is_reference: bool
+    reason: Literal["missing", "over_budget"]
+    detail: str
+
+
+class BookSummary(Record):
+    book_id: str
+    title: str
+    author: str
+    source: str | None = None
+    narrative_scenes: int
+    reference_scenes: int
+    train: int = 0
+    validation: int = 0
+    dropped: int = 0
+
+
+class SplitSummary(Record):
+    by: Literal["book", "scene"]
+    effective_by: Literal["book", "scene"]
+    validation_fraction: float
+    seed: int
+    validation_books: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class CompileStats(Record):
+    """Everything the data card shows, as data (written to stats.json)."""
+
+    name: str
+    tokenizer: str
+    chat_template: str = "chatml (Qwen3-30B-A3B-Instruct-2507, no think blocks)"
+    max_tokens: int
+    books: list[BookSummary]
+    records: dict[str, int]
+    dropped: list[DroppedScene] = Field(default_factory=list)
+    reference_scenes_dropped: int = 0
+    split: SplitSummary
+    tokens: dict[str, TokenSummary] = Field(default_factory=dict)
+    narrative_context_ratio: float | None = Field(None, description="sum of scene tokens / sum of context tokens")
+    histogram: list[tuple[str, int]] = Field(default_factory=list, description="(token range, kept records)")
+    over_section_budget: dict[str, int] = Field(default_factory=dict, description="records over a section budget")
+    system_prompt_sha256: str
+
+
+class CompileResult(BaseModel):
+    """Compiled records per split plus statistics; ``run_dir`` is set by :func:`run_compile`."""
+
+    train: list[CompiledRecord]
+    validation: list[CompiledRecord]
+    stats: CompileStats
+    run_dir: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+    files: list[str] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        s = self.stats
+        tok = s.tokens.get("record")
+        lines = [
+            f"data set {self.run_dir or s.name}: {s.records['train']} train + {s.records['validation']} validation "
+            f"records from {len(s.books)} book{'s' * (len(s.books) != 1)}"
+            + (" (unchanged, skipped)" if self.skipped else f" in {self.seconds:.1f}s")
+            + f" (tokenizer {s.tokenizer})",
+        ]
+        if tok and tok.count:
+            ratio = f", narrative:context {s.narrative_context_ratio:.2f}:1" if s.narrative_context_ratio else ""
+            lines.append(
+                f"  tokens per record: min {tok.min}, median {tok.median:g}, p95 {tok.p95}, max {tok.max} "
+                f"(budget {s.max_tokens}){ratio}"
+            )
+        if s.dropped or s.reference_scenes_dropped:
+            by_reason: dict[str, int] = {}
+            for d in s.dropped:
+                by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
+            parts = [f"{n} {r.replace('_', ' ')}" for r, n in sorted(by_reason.items())]
+            if s.reference_scenes_dropped:
+                parts.append(f"{s.reference_scenes_dropped} reference (recipe)")
+            lines.append(f"  dropped scenes: {', '.join(parts)}")
+        if s.split.note:
+            lines.append(f"  split: {s.split.note}")
+        return "\n".join(lines)
+
+
+class DatasetStats(Record):
+    """Token statistics of a ChatML data set (ours or a foreign one), counted exactly."""
+
+    records: int
+    tokens: TokenSummary
+    scene: TokenSummary
+    context: TokenSummary
+    narrative_context_ratio: float | None
+
+
+def dataset_stats(records: Sequence[TrainingRecord | Mapping[str, Any]], counter: "TokenCounter") -> DatasetStats:
+    """Records, tokens per record (ChatML), scene (assistant) and context (the rest) token statistics and
+    the narrative:context ratio (sum of scene tokens / sum of context tokens), in one batch."""
+    msgs = [r.messages if isinstance(r, TrainingRecord) else r["messages"] for r in records]
+    texts = []
+    for m in msgs:
+        plain = [x.model_dump() if isinstance(x, ChatMessage) else x for x in m]
+        answers = [x["content"] for x in plain if x["role"] == "assistant"]
+        texts += [render_chatml(plain), answers[-1] if answers else ""]
+    counts = counter.count_batch(texts) if texts else []
+    totals, scenes = counts[0::2], counts[1::2]
+    contexts = [t - s for t, s in zip(totals, scenes)]
+    return DatasetStats(
+        records=len(msgs),
+        tokens=TokenSummary.of(totals),
+        scene=TokenSummary.of(scenes),
+        context=TokenSummary.of(contexts),
+        narrative_context_ratio=round(sum(scenes) / sum(contexts), 3) if sum(contexts) else None,
+    )
+
+
+def histogram(totals: Sequence[int], max_tokens: int, over: int) -> list[tuple[str, int]]:
+    """Kept records per token range ``(lo, hi]`` of width :data:`HISTOGRAM_BIN`, then the over-budget count."""
+    edges = list(range(0, max_tokens, HISTOGRAM_BIN)) + [max_tokens]
+    rows = []
+    for lo, hi in zip(edges, edges[1:]):
+        n = sum(1 for t in totals if lo < t <= hi or (lo == 0 and t == 0))
+        rows.append((f"{lo + 1 if lo else 0}–{hi}", n))
+    rows.append((f"> {max_tokens} (dropped)", over))
+    return rows

@@ -1,0 +1,457 @@
+"""Schema-constrained calls with validation, feedback retries and compress-and-retry — for every backend.
+
+A :class:`Task` is one item a stage needs from the LLM (a world context, the boundaries of one chapter, a
+summary...). :func:`run_tasks` sends all pending tasks to the engine as one batch per round; each answer
+is parsed against the task's schema and passed through the task's gate:
+
+* invalid JSON, schema errors or a failed gate (``Verdict.retry``) → the error is fed back to the model
+  and the task is asked again, at most ``retry.attempts`` answers in all;
+* over budget (a word budget of the schema, or ``Verdict.compress`` from the gate) → a compress request,
+  at most ``compress_attempts`` times; then the last answer is kept and flagged;
+* transport errors → retried with exponential backoff, then :class:`~novelcraft.llm.types.LLMError`.
+
+A task with ``schema=None`` asks for free text (a scene): its ``parse`` hook turns the answer into a value
+and a verdict, ``revise`` rebuilds the prompt for the next attempt, and ``keep_best`` keeps the best
+rejected answer (flagged) when the attempts run out.
+
+Finished results are handed to a :class:`~novelcraft.runs.ResultStore` as each round completes, so a killed
+run loses at most one round and a re-run answers finished tasks from the store without calling the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..runs import ResultStore, StageStats
+from ..strict import Record
+from .types import Engine, LLMError, LLMRequest, LLMResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What a gate says of a parsed answer."""
+
+    kind: str  # "ok" | "retry" | "compress"
+    message: str = ""
+
+    @classmethod
+    def ok(cls) -> "Verdict":
+        return cls("ok")
+
+    @classmethod
+    def retry(cls, message: str) -> "Verdict":
+        return cls("retry", message)
+
+    @classmethod
+    def compress(cls, message: str) -> "Verdict":
+        return cls("compress", message)
+
+
+Gate = Callable[[BaseModel], Verdict]
+
+
+def token_budget_gate(count: Callable[[str], int], budget_tokens: int, what: str, render: Callable[[Any], str] | None = None) -> Gate:
+    """A gate asking for compression while ``render(value)`` is over ``budget_tokens`` (``count`` tokens)."""
+    render = render or (lambda value: value.render())
+
+    def gate(value: Any) -> Verdict:
+        n = count(render(value))
+        if n <= budget_tokens:
+            return Verdict.ok()
+        return Verdict.compress(f"the rendered {what} is {n} tokens; the budget is {budget_tokens}")
+
+    return gate
+
+
+FeedbackBuilder = Callable[[str, str], str]
+"""(kind 'retry'|'compress', message) -> the user turn that asks for a corrected answer."""
+TextParser = Callable[[LLMResponse], tuple[Any, Verdict]]
+"""A free-text answer -> (value, verdict); the value of a rejected answer may still be kept (``keep_best``)."""
+Reviser = Callable[[Verdict, Any], tuple[list[dict[str, str]], Any]]
+"""(verdict, rejected value) -> (messages of the next attempt, context recorded with its answer)."""
+
+
+@dataclasses.dataclass
+class Task:
+    """One item to obtain. ``messages`` should start with the parts shared across tasks.
+
+    Structured tasks give a ``schema``; free-text tasks (``schema=None``) give ``parse``. ``revise``
+    replaces the default retry (the rejected answer and the feedback appended to the conversation);
+    ``keep_best(old, new)`` -> True when ``new`` beats ``old``: with it, a task whose attempts run out keeps
+    its best rejected answer, flagged, instead of failing.
+    """
+
+    key: str
+    messages: list[dict[str, str]]
+    schema: type[BaseModel] | None
+    max_tokens: int
+    gate: Gate | None = None
+    feedback: FeedbackBuilder | None = None
+    compress_attempts: int = 3
+    parse: TextParser | None = None
+    revise: Reviser | None = None
+    keep_best: Callable[[Any, Any], bool] | None = None
+    context: Any = None
+
+    def __post_init__(self) -> None:
+        if self.schema is None and self.parse is None:
+            raise ValueError(f"task {self.key}: a free-text task needs parse")
+
+
+@dataclasses.dataclass
+class Outcome:
+    """The result of a task. ``value`` is None only when ``error`` is set.
+
+    ``response`` is the engine's answer that was accepted (None when it came from the store) and
+    ``context`` what the task's ``revise`` recorded with the prompt of that answer.
+    """
+
+    key: str
+    value: Any
+    flagged: bool = False
+    flag_reason: str | None = None
+    attempts: int = 0
+    compressions: int = 0
+    error: str | None = None
+    from_store: bool = False
+    response: LLMResponse | None = None
+    context: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+def default_feedback(kind: str, message: str) -> str:
+    if kind == "compress":
+        return (
+            f"Your answer is too long: {message}. Rewrite the same JSON object, keeping every field and the "
+            "facts that matter most, but shorter. Answer with the JSON object only."
+        )
+    return f"Your answer was rejected: {message}. Answer again with a corrected JSON object only."
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _extract_json(text: str) -> str:
+    """The outermost JSON object of an answer (models sometimes wrap it in prose or a code fence)."""
+    start = text.find("{")
+    end = text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def _word_budget_errors(exc: ValidationError) -> bool:
+    errors = exc.errors()
+    return bool(errors) and all("words, budget is" in str(e.get("msg", "")) for e in errors)
+
+
+def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, Verdict]:
+    """Parse and validate one answer. Word-budget overruns give a value *and* a compress verdict."""
+    raw = _extract_json(text.strip())
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        snippet = text.strip()[:80].replace("\n", " ")
+        return None, Verdict.retry(f"the answer is not valid JSON ({exc.msg} at char {exc.pos}; it began {snippet!r})")
+    try:
+        return schema.model_validate(data), Verdict.ok()
+    except ValidationError as exc:
+        if _word_budget_errors(exc):
+            value = schema.model_validate(data, context={"word_budgets": False})
+            msg = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            return value, Verdict.compress(msg)
+        msgs = []
+        for e in exc.errors()[:6]:
+            loc = ".".join(str(x) for x in e["loc"]) or "(object)"
+            msgs.append(f"{loc}: {str(e['msg']).removeprefix('Value error, ')}")
+        return None, Verdict.retry("; ".join(msgs))
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def task_digest(task: Task, engine_identity: str, salt: str = "") -> str:
+    """Content hash of everything that determines an answer: prompt, schema, limits, engine, salt."""
+    payload = {
+        "messages": task.messages,
+        "schema": task.schema.__name__,
+        "schema_json": task.schema.model_json_schema(),
+        "max_tokens": task.max_tokens,
+        "compress_attempts": task.compress_attempts,
+        "engine": engine_identity,
+        "salt": salt,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class DebugLine(Record):
+    """One line of ``llm_debug.jsonl``: a request and the engine's answer."""
+
+    key: str
+    messages: list[dict[str, str]]
+    schema_name: str | None = Field(None, alias="schema")
+    max_tokens: int
+    answer: str
+    error: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class DebugLog:
+    """Appends every prompt and answer to a JSONL file (``llm.debug_log: true``)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+
+    def write(self, request: LLMRequest, response: LLMResponse) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rec = {
+            "key": request.key,
+            "messages": list(request.messages),
+            "schema": request.schema.__name__ if request.schema else None,
+            "max_tokens": request.max_tokens,
+            "answer": response.text,
+            "error": response.error,
+            "finish_reason": response.finish_reason,
+            "prompt_tokens": response.prompt_tokens,
+            "completion_tokens": response.completion_tokens,
+            "seconds": round(response.seconds, 3),
+        }
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclasses.dataclass
+class _State:
+    task: Task
+    digest: str
+    messages: list[dict[str, str]]
+    context: Any = None
+    answers: int = 0
+    compressions: int = 0
+    transport_failures: int = 0
+    last_value: Any = None
+    last_verdict: Verdict | None = None
+    best: tuple[Any, LLMResponse, Any, Verdict] | None = None
+    done: Outcome | None = None
+
+
+def run_tasks(
+    engine: Engine,
+    tasks: Sequence[Task],
+    *,
+    attempts: int = 3,
+    transport_attempts: int = 3,
+    backoff_s: float = 1.0,
+    max_backoff_s: float = 30.0,
+    store: ResultStore | None = None,
+    salt: str = "",
+    engine_identity: str | None = None,
+    stats: StageStats | None = None,
+    debug: DebugLog | None = None,
+    chunk_size: int | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+) -> list[Outcome]:
+    """Obtain every task's validated value, batching all pending tasks into one engine call per round.
+
+    Returns outcomes in task order. A task that exhausts its answer attempts gets ``error`` set (the
+    caller decides whether that fails the run or falls back); a transport failure that outlasts
+    ``transport_attempts`` raises :class:`LLMError` naming the task, after finished results are stored.
+    ``chunk_size`` caps the requests per engine call (results are stored after each chunk). Only
+    structured tasks are stored (free-text values are the caller's to checkpoint).
+    """
+    stats = stats if stats is not None else StageStats()
+    identity = engine_identity or getattr(engine, "name", type(engine).__name__)
+    debug = debug or DebugLog(None)
+    t0 = time.perf_counter()
+    states: list[_State] = []
+    for task in tasks:
+        digest = task_digest(task, identity, salt) if task.schema is not None else ""
+        st = _State(task=task, digest=digest, messages=list(task.messages), context=task.context)
+        cached = store.get(st.digest) if store and task.schema is not None else None
+        if cached is not None and task.schema is not None:
+            value = task.schema.model_validate(cached["value"], context={"word_budgets": False})
+            st.done = Outcome(
+                key=task.key,
+                value=value,
+                flagged=cached.get("flagged", False),
+                flag_reason=cached.get("flag_reason"),
+                attempts=cached.get("attempts", 0),
+                compressions=cached.get("compressions", 0),
+                from_store=True,
+            )
+            stats.reused += 1
+        states.append(st)
+
+    def finish(st: _State, outcome: Outcome) -> dict[str, Any] | None:
+        st.done = outcome
+        if outcome.value is None:
+            stats.failed += 1
+            return None
+        if outcome.flagged:
+            stats.flagged += 1
+        if st.task.schema is None:
+            return None
+        return {
+            "hash": st.digest,
+            "key": outcome.key,
+            "value": outcome.value.model_dump(mode="json"),
+            "flagged": outcome.flagged,
+            "flag_reason": outcome.flag_reason,
+            "attempts": outcome.attempts,
+            "compressions": outcome.compressions,
+        }
+
+    backoff = backoff_s
+    round_no = 0
+    try:
+        while True:
+            pending = [st for st in states if st.done is None]
+            if not pending:
+                break
+            round_no += 1
+            stats.rounds += 1
+            if on_round:
+                on_round(round_no, len(pending))
+            size = chunk_size or len(pending)
+            transport_trouble = False
+            for lo in range(0, len(pending), size):
+                chunk = pending[lo : lo + size]
+                requests = [
+                    LLMRequest(key=st.task.key, messages=tuple(st.messages), schema=st.task.schema, max_tokens=st.task.max_tokens)
+                    for st in chunk
+                ]
+                responses = engine.generate(requests)
+                if len(responses) != len(requests):
+                    raise LLMError(f"engine returned {len(responses)} answers for {len(requests)} requests", step="llm")
+                finished: list[dict[str, Any]] = []
+                for st, req, resp in zip(chunk, requests, responses):
+                    debug.write(req, resp)
+                    stats.calls += 1
+                    stats.prompt_tokens += resp.prompt_tokens
+                    stats.completion_tokens += resp.completion_tokens
+                    if resp.error is not None:
+                        stats.transport_errors += 1
+                        st.transport_failures += 1
+                        transport_trouble = True
+                        if st.transport_failures >= transport_attempts:
+                            raise LLMError(
+                                f"{st.task.key}: no answer after {st.transport_failures} tries: {resp.error}", step="llm"
+                            )
+                        continue
+                    rec = _judge(st, resp, attempts, stats, finish)
+                    if rec is not None:
+                        finished.append(rec)
+                if store is not None:
+                    store.put_many(finished)
+            if transport_trouble and any(st.done is None for st in states):
+                log.warning("LLM transport errors; retrying in %.1f s", backoff)
+                time.sleep(backoff)
+                backoff = min(max_backoff_s, backoff * 2 if backoff else 0)
+    finally:
+        stats.seconds += time.perf_counter() - t0
+    return [st.done for st in states]  # type: ignore[misc]
+
+
+def _parse(task: Task, resp: LLMResponse) -> tuple[Any, Verdict]:
+    if task.parse is not None:
+        return task.parse(resp)
+    assert task.schema is not None
+    value, verdict = parse_answer(resp.text, task.schema)
+    if resp.truncated and value is None:
+        verdict = Verdict.retry(
+            f"the answer was cut off at the {task.max_tokens}-token limit before the JSON was complete; be brief"
+        )
+    return value, verdict
+
+
+def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, finish: Callable) -> dict[str, Any] | None:
+    task = st.task
+    st.answers += 1
+    value, verdict = _parse(task, resp)
+    if value is not None and verdict.kind == "ok" and task.gate is not None:
+        verdict = task.gate(value)
+    if verdict.kind == "ok":
+        return finish(st, Outcome(task.key, value, attempts=st.answers, compressions=st.compressions, response=resp,
+                                  context=st.context))
+    feedback = task.feedback or default_feedback
+    if verdict.kind == "compress" and value is not None and task.schema is not None:
+        st.last_value, st.last_verdict = value, verdict
+        if st.compressions >= task.compress_attempts:
+            return finish(
+                st,
+                Outcome(
+                    task.key, value, flagged=True, flag_reason=f"over budget after {st.compressions} compressions: {verdict.message}",
+                    attempts=st.answers, compressions=st.compressions, response=resp, context=st.context,
+                ),
+            )
+        st.compressions += 1
+        stats.compressions += 1
+        st.messages = list(task.messages) + [
+            {"role": "assistant", "content": value.model_dump_json()},
+            {"role": "user", "content": feedback("compress", verdict.message)},
+        ]
+        return None
+    # retry
+    if task.keep_best is not None and value is not None and (st.best is None or task.keep_best(st.best[0], value)):
+        st.best = (value, resp, st.context, verdict)
+    if st.answers >= attempts + st.compressions:
+        if st.best is not None:
+            best, best_resp, best_context, best_verdict = st.best
+            return finish(
+                st,
+                Outcome(task.key, best, flagged=True, flag_reason=f"{best_verdict.message} (after {st.answers} attempts)",
+                        attempts=st.answers, compressions=st.compressions, response=best_resp, context=best_context),
+            )
+        if st.last_value is not None:
+            # A compression made things invalid: keep the last valid (over-budget) answer, flagged.
+            return finish(
+                st,
+                Outcome(
+                    task.key, st.last_value, flagged=True,
+                    flag_reason=f"over budget ({st.last_verdict.message if st.last_verdict else ''}); compression failed: {verdict.message}",
+                    attempts=st.answers, compressions=st.compressions,
+                ),
+            )
+        finish(st, Outcome(task.key, None, attempts=st.answers, compressions=st.compressions, error=verdict.message))
+        return None
+    stats.retries += 1
+    if task.revise is not None:
+        st.messages, st.context = task.revise(verdict, value)
+    else:
+        st.messages = list(task.messages) + [
+            {"role": "assistant", "content": resp.text[:4000]},
+            {"role": "user", "content": feedback("retry", verdict.message)},
+        ]
+    return None
+
+
+def engine_judge(engine: Engine, *, max_tokens: int = 800, attempts: int = 3) -> Callable[[list[dict[str, str]], type[BaseModel]], BaseModel]:
+    """A ``judge(messages, schema) -> value`` callable over any engine (schema-constrained, validated,
+    retried with feedback); raises :class:`LLMError` when no valid answer comes within ``attempts``."""
+
+    def judge(messages: list[dict[str, str]], schema: type[BaseModel]) -> BaseModel:
+        [out] = run_tasks(engine, [Task(key="judge", messages=list(messages), schema=schema, max_tokens=max_tokens)], attempts=attempts)
+        if out.value is None:
+            raise LLMError(f"judge: no valid {schema.__name__} after {out.attempts} answers: {out.error}", step="judge")
+        return out.value
+
+    return judge

@@ -1,0 +1,95 @@
+"""The one LLM interface: a batch of chat requests in, a batch of completions out.
+
+Every backend (``transformers``, ``vllm``, ``openai``) implements :class:`Engine`; structured output is
+requested with a pydantic schema per request and enforced by Outlines under the backend. Retry,
+validation and compression live in :mod:`novelcraft.llm.tasks`, once, for all backends; the engines are
+built by :mod:`novelcraft.llm.factory`. This module imports no backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from pydantic import BaseModel
+
+from ..errors import NovelcraftError
+
+
+class LLMError(NovelcraftError):
+    """An LLM call failed for good (after the configured retries)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMRequest:
+    """One chat request.
+
+    ``messages`` are ``{"role", "content"}`` dicts; put the shared part (system, world context) first so
+    prefix caching works. ``schema`` (a pydantic model) asks for JSON valid against it; ``None`` asks
+    for free text.
+    """
+
+    key: str
+    messages: tuple[dict[str, str], ...]
+    schema: type[BaseModel] | None = None
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError(f"request {self.key}: no messages")
+        object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+
+
+@dataclasses.dataclass
+class LLMResponse:
+    """The answer to one request. ``error`` is set (and ``text`` empty) when the backend failed it."""
+
+    key: str
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model behind one backend. ``generate`` answers a batch, in order."""
+
+    name: str
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]: ...
+
+    def close(self) -> None: ...
+
+
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema sent to constrained decoding (pydantic's, with our ``x-`` extensions kept)."""
+    return schema.model_json_schema()
+
+
+def group_by_schema(requests: Sequence[LLMRequest]) -> list[tuple[type[BaseModel] | None, list[int]]]:
+    """Indices of requests sharing one output schema, in first-seen order (backends batch per schema)."""
+    groups: dict[Any, list[int]] = {}
+    order: list[Any] = []
+    for i, r in enumerate(requests):
+        if r.schema not in groups:
+            groups[r.schema] = []
+            order.append(r.schema)
+        groups[r.schema].append(i)
+    return [(s, groups[s]) for s in order]
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0

@@ -1,0 +1,155 @@
+"""Stage 3 - Book JSON: chapters and reference sections with token-budgeted blocks, plus scenes."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes_counted
+from .clean import CleanBook, Section, clean_markdown
+from ..errors import StructureError
+from .ingest import RawBook, ingest_book
+from ..models import Block, Book, BookMeta, Chapter, ReferenceSection, Scene
+from .recipe import PrepRecipe
+from ..tokens import TokenCounter
+
+
+def slugify(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def make_book_id(title: str, author: str | None) -> str:
+    """'The Iron Heel', 'Jack London' -> 'the_iron_heel_london'."""
+    surname = slugify(author.split()[-1]) if author and author.split() else ""
+    base = slugify(title)[:60].strip("_") or "book"
+    return f"{base}_{surname}" if surname else base
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def _scenes_for(
+    blocks: list[Block], counter: TokenCounter, recipe: PrepRecipe
+) -> list[tuple[list[Block], int]]:
+    """(scene blocks, exact scene tokens) for one chapter or reference section."""
+    if not blocks or recipe.segmentation.method == "none":
+        return []
+    atomic = apply_boundaries(blocks, list(range(len(blocks))))
+    return merge_scenes_counted(atomic, counter, max_tokens=recipe.budgets.scene.hard_max)
+
+
+def scene_from_blocks(
+    scene_id: int, group: list[Block], tokens: int, chapter_index: int, chapter_title: str | None, *, is_reference: bool = False
+) -> Scene:
+    """A scene made of consecutive blocks of one chapter (or reference section)."""
+    return Scene(
+        scene_id=scene_id,
+        chapter_index=chapter_index,
+        chapter_title=chapter_title,
+        text=join_blocks(group),
+        tokens=tokens,
+        is_reference=is_reference,
+        block_start=group[0].index,
+        block_end=group[-1].index,
+    )
+
+
+def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: PrepRecipe) -> Book:
+    """Assemble the Book JSON: exact token counts, blocks per chapter, scenes by the recipe's segmentation."""
+    if not clean.chapters:
+        raise StructureError(
+            "no detectable chapters: no heading or paragraph reads like a chapter ('CHAPTER I', 'Chapter 1', "
+            f"'Letter 1', a roman numeral) and no titled section has {recipe.clean.min_chapter_words}+ words",
+            path=raw.meta.source_file,
+            step="structure",
+        )
+    budgets = recipe.budgets
+    kept = clean.chapters[: recipe.max_chapters] if recipe.max_chapters else clean.chapters
+    sections: list[Section] = kept + clean.reference
+    section_tokens = counter.count_batch([s.text for s in sections])
+    chapters: list[Chapter] = []
+    reference: list[ReferenceSection] = []
+    scenes: list[Scene] = []
+    ref_scenes: list[tuple[ReferenceSection, list[tuple[list[Block], int]]]] = []
+    for i, (sec, ntok) in enumerate(zip(sections, section_tokens)):
+        blocks = make_blocks(sec.text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens)
+        if sec.kind == "chapter":
+            ch = Chapter(
+                index=len(chapters) + 1,
+                title=sec.title,
+                heading=sec.heading,
+                source_heading=sec.source_heading,
+                part=sec.part,
+                text=sec.text,
+                word_count=count_words(sec.text),
+                tokens=ntok,
+                blocks=blocks,
+            )
+            chapters.append(ch)
+            # With LLM segmentation the narrative scenes are cut in stage 5, not here.
+            narrative_groups = [] if recipe.segmentation.method == "llm" else _scenes_for(blocks, counter, recipe)
+            for group, ntok_scene in narrative_groups:
+                scenes.append(scene_from_blocks(len(scenes) + 1, group, ntok_scene, ch.index, ch.title))
+        else:
+            ref = ReferenceSection(
+                index=len(reference) + 1,
+                kind=sec.kind,  # type: ignore[arg-type]
+                title=sec.title or sec.heading,
+                text=sec.text,
+                word_count=count_words(sec.text),
+                tokens=ntok,
+                blocks=blocks,
+            )
+            reference.append(ref)
+            if recipe.segmentation.include_reference:
+                ref_scenes.append((ref, _scenes_for(blocks, counter, recipe)))
+    # Narrative scenes come first (their order drives NOVEL PROGRESS); reference scenes follow, flagged.
+    for ref, groups in ref_scenes:
+        for group, ntok_scene in groups:
+            scenes.append(scene_from_blocks(len(scenes) + 1, group, ntok_scene, 0, ref.title, is_reference=True))
+    title = clean.display_title or raw.meta.title or Path(raw.meta.source_file).stem
+    author = raw.meta.author or "Unknown"
+    meta = BookMeta(
+        book_id=make_book_id(title, raw.meta.author),
+        title=title,
+        author=author,
+        word_count=sum(c.word_count for c in chapters),
+        total_chapters=len(chapters),
+        total_scenes=len(scenes),
+        world_context=None,
+        language=raw.meta.language,
+        source_id=raw.meta.source_id,
+        source_file=raw.meta.source_file,
+        source_sha256=raw.meta.source_sha256,
+    )
+    return Book(meta=meta, chapters=chapters, reference=reference, scenes=scenes)
+
+
+def clean_raw_book(raw: RawBook, recipe: PrepRecipe) -> CleanBook:
+    """Stage 2 over an ingested book, configured by the recipe."""
+    return clean_markdown(
+        raw.markdown,
+        title=raw.meta.title,
+        author=raw.meta.author,
+        keep_footnotes=recipe.clean.keep_footnotes,
+        min_chapter_words=recipe.clean.min_chapter_words,
+        extra_reference_titles=recipe.clean.extra_reference_titles,
+    )
+
+
+def prep_book(path: str | Path, recipe: PrepRecipe, counter: TokenCounter) -> Book:
+    """Ingest, clean and build one book in memory (no files written)."""
+    raw = ingest_book(path)
+    return build_book(raw, clean_raw_book(raw, recipe), counter, recipe)
+
+
+def render_clean_markdown(clean: CleanBook) -> str:
+    """Human-readable stage-2 file: reference sections (flagged) then chapters."""
+    parts = []
+    for ref in clean.reference:
+        parts.append(f"<!-- reference: {ref.kind} -->\n\n# {ref.title or ref.heading}\n\n" + "\n\n".join(ref.paragraphs))
+    parts.extend(ch.text for ch in clean.chapters)
+    return "\n\n".join(parts) + "\n"

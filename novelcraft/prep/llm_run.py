@@ -1,0 +1,275 @@
+"""Stages 4-7 scheduled over many books: world context, semantic scenes, running summaries, instructions.
+
+The tasks are :mod:`novelcraft.prep.llm_tasks`'s; this module batches them for throughput:
+
+* world contexts of all books in one batch;
+* segmentation of every chapter (window) of every book in one batch;
+* running summaries in lockstep: step *n* of every book's chain (and of its reference chain) in one batch,
+  since summary *n* needs summary *n-1*;
+* instructions of all scenes of all books in one batch.
+
+Prompts put the shared prefix (system message, then the world context) first so engines with prefix
+caching reuse it. Every finished answer is appended to ``<run>/llm/<stage>.jsonl`` (a
+:class:`~novelcraft.runs.ResultStore`) as its round ends, so a killed run resumes where it stopped and a
+finished one is reproduced without engine calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import NovelcraftError
+from ..io import atomic_write_json
+from ..llm.tasks import DebugLog, Outcome, Task, run_tasks
+from ..llm.types import Engine
+from ..models import Book, Instruction, RunningSummary, Scene
+from ..prompts import PromptTemplate, load_prompt
+from ..runs import ResultStore, StageStats
+from ..tokens import TokenCounter
+from .llm_tasks import (
+    Window,
+    chapter_windows,
+    fallback_boundaries,
+    instruction_task,
+    scenes_from_starts,
+    segmentation_task,
+    summary_task,
+    world_context_task,
+)
+from .recipe import PrepRecipe
+from .stage_files import FlagsFile, InstructionsFile, LLMFlag, ScenesFile, SummariesFile, WorldContextFile
+
+log = logging.getLogger(__name__)
+
+STAGES = ("world_context", "segmentation", "summaries", "instructions")
+PROMPTS = ("world_context", "segmentation", "summary", "reference_summary", "instruction")
+
+
+class StageError(NovelcraftError):
+    """An LLM stage could not produce a valid item (names book, stage and item)."""
+
+
+@dataclasses.dataclass
+class BookState:
+    """One book moving through the LLM stages, and where its files go."""
+
+    book: Book
+    book_dir: Path
+    flags: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    summaries: dict[int, RunningSummary] = dataclasses.field(default_factory=dict)
+    instructions: dict[int, Instruction] = dataclasses.field(default_factory=dict)
+
+    def flag(self, stage: str, item: str, reason: str) -> None:
+        self.flags.append({"stage": stage, "item": item, "reason": reason})
+
+
+@dataclasses.dataclass
+class LLMStageResult:
+    books: list[Book]
+    stats: dict[str, StageStats]
+    flags: dict[str, list[dict[str, Any]]]
+
+
+class StageRunner:
+    """Runs one stage's tasks through the engine with the recipe's retries, store, debug log and stats."""
+
+    def __init__(self, engine: Engine, recipe: PrepRecipe, run_dir: Path, *, progress: bool, engine_identity: str) -> None:
+        self.engine = engine
+        self.recipe = recipe
+        self.llm_dir = run_dir / "llm"
+        self.progress = progress
+        self.identity = engine_identity
+        self.stats: dict[str, StageStats] = {s: StageStats() for s in STAGES}
+        debug_on = bool(recipe.llm and recipe.llm.debug_log)
+        self.debug = DebugLog(run_dir / "llm_debug.jsonl" if debug_on else None)
+        self.prompts = {n: load_prompt(n, recipe.stages.prompts_dir) for n in PROMPTS}
+
+    def run(self, stage: str, tasks: list[Task], desc: str) -> list[Outcome]:
+        from tqdm.auto import tqdm
+
+        if not tasks:
+            return []
+        store = ResultStore(self.llm_dir / f"{stage}.jsonl")
+        bar = tqdm(total=len(tasks), desc=desc, unit="item", disable=not self.progress, leave=False)
+        salt = "|".join(p.digest for p in self.prompts.values())
+
+        def on_round(round_no: int, pending: int) -> None:
+            bar.n = len(tasks) - pending
+            bar.set_postfix(round=round_no)
+            bar.refresh()
+
+        try:
+            retry = self.recipe.llm.retry if self.recipe.llm else None
+            outcomes = run_tasks(
+                self.engine,
+                tasks,
+                attempts=self.recipe.stages.attempts,
+                transport_attempts=retry.attempts if retry else 3,
+                backoff_s=retry.backoff_s if retry else 1.0,
+                max_backoff_s=retry.max_backoff_s if retry else 30.0,
+                store=store,
+                salt=salt,
+                engine_identity=self.identity,
+                stats=self.stats[stage],
+                debug=self.debug,
+                chunk_size=self.recipe.stages.chunk_size,
+                on_round=on_round,
+            )
+        except NovelcraftError as exc:
+            raise StageError(f"stage {stage}: {exc.cause}", step=stage) from None
+        finally:
+            bar.n = bar.total
+            bar.close()
+        return outcomes
+
+    def accept(self, stage: str, state: BookState, outcome: Outcome) -> Any:
+        """The outcome's value (flag noted), or None for an item that stayed invalid: that stops the run
+        (``on_failure: error``) or is flagged, and the caller falls back."""
+        if outcome.value is None:
+            if self.recipe.stages.on_failure == "error":
+                raise StageError(
+                    f"stage {stage}: {outcome.key}: no valid answer after {outcome.attempts} attempts: {outcome.error}",
+                    step=stage,
+                )
+            log.warning("%s: %s: falling back (%s)", stage, outcome.key, outcome.error)
+            state.flag(stage, outcome.key, outcome.error or "invalid")
+            return None
+        if outcome.flagged:
+            state.flag(stage, outcome.key, outcome.flag_reason or "flagged")
+        return outcome.value
+
+
+def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+    prompt = r.prompts["world_context"]
+    tasks = [world_context_task(s.book, prompt, counter, r.recipe) for s in states]
+    for s, o in zip(states, r.run("world_context", tasks, "world context")):
+        value = r.accept("world_context", s, o)
+        if value is None:
+            continue
+        s.book.meta.world_context = value.render()
+        save("04_world_context.json", s.book_dir, WorldContextFile(
+            world_context=value, rendered=s.book.meta.world_context, tokens=counter.count(s.book.meta.world_context),
+            flagged=o.flagged, flag_reason=o.flag_reason))
+
+
+def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+    recipe = r.recipe
+    prompt = r.prompts["segmentation"]
+    jobs: list[tuple[BookState, Window, Task]] = []
+    for s in states:
+        for ch in s.book.chapters:
+            for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
+                if len(w.blocks) == 1:
+                    continue  # nothing to decide
+                jobs.append((s, w, segmentation_task(s.book, w, ch.heading, prompt, recipe)))
+    outcomes = r.run("segmentation", [t for _, _, t in jobs], "segmentation")
+    chosen: dict[tuple[int, int, int], list[int]] = {}
+    for (s, w, _), o in zip(jobs, outcomes):
+        value = r.accept("segmentation", s, o)
+        if value is not None:
+            starts = list(value.scene_starts)
+        else:
+            starts = fallback_boundaries([b.tokens for b in w.blocks], recipe.budgets.atomic.goldilocks_max)
+        chosen[(id(s), w.chapter_index, w.offset)] = [w.offset + x for x in starts]
+    for s in states:
+        by_chapter: dict[int, list[int]] = {}
+        for ch in s.book.chapters:
+            starts: list[int] = []
+            for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
+                starts.extend(chosen.get((id(s), ch.index, w.offset), [w.offset]))
+            by_chapter[ch.index] = starts
+        s.book.scenes = scenes_from_starts(s.book, by_chapter, counter, recipe)
+        s.book.meta.total_scenes = len(s.book.scenes)
+        save("05_scenes.json", s.book_dir, ScenesFile(atomic_starts={str(k): v for k, v in by_chapter.items()},
+                                                     scenes=s.book.scenes))
+
+
+def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+    """Lockstep over every chain (narrative and reference, per book): step n of all chains in one batch."""
+    chains: list[tuple[BookState, list[Scene], PromptTemplate]] = []
+    for s in states:
+        narrative = [sc for sc in s.book.scenes if not sc.is_reference]
+        reference = [sc for sc in s.book.scenes if sc.is_reference]
+        if narrative:
+            chains.append((s, narrative, r.prompts["summary"]))
+        if reference:
+            chains.append((s, reference, r.prompts["reference_summary"]))
+    previous: dict[int, RunningSummary | None] = {i: None for i in range(len(chains))}
+    steps = max((len(c[1]) for c in chains), default=0)
+    for step in range(steps):
+        live = [(i, c) for i, c in enumerate(chains) if step < len(c[1])]
+        tasks = [summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe) for i, c in live]
+        outcomes = r.run("summaries", tasks, f"summaries {step + 1}/{steps}")
+        for (i, (s, scenes, _)), o in zip(live, outcomes):
+            # a summary that stayed invalid carries the previous one forward (none yet: the scene has none)
+            value = r.accept("summaries", s, o) or previous[i]
+            if value is None:
+                continue
+            previous[i] = value
+            s.summaries[scenes[step].scene_id] = value
+    for s in states:
+        for sc in s.book.scenes:
+            if sc.scene_id in s.summaries:
+                sc.running_summary = s.summaries[sc.scene_id].render()
+        save("06_summaries.json", s.book_dir, SummariesFile({str(k): v for k, v in sorted(s.summaries.items())}))
+
+
+def _instructions(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+    prompt = r.prompts["instruction"]
+    jobs = [(s, sc) for s in states for sc in s.book.scenes]
+    outcomes = r.run("instructions", [instruction_task(s.book, sc, prompt, r.recipe) for s, sc in jobs], "instructions")
+    for (s, sc), o in zip(jobs, outcomes):
+        value = r.accept("instructions", s, o)
+        if value is None:
+            continue
+        s.instructions[sc.scene_id] = value
+        sc.instruction = value.render()
+    for s in states:
+        save("07_instructions.json", s.book_dir, InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())}))
+
+
+def run_llm_stages(
+    books: Sequence[tuple[Book, Path]],
+    recipe: PrepRecipe,
+    engine: Engine,
+    counter: TokenCounter,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    engine_identity: str | None = None,
+    write: Callable[[str, Path, Any], None] | None = None,
+) -> LLMStageResult:
+    """Run stages 4-7 over ``(book, book_dir)`` pairs and write each book's stage files and final Book JSON.
+
+    Files per book: ``04_world_context.json``, ``05_scenes.json``, ``06_summaries.json``,
+    ``07_instructions.json``, ``book.json`` (the complete Book) and ``llm_flags.json``. Returns the final
+    books, per-stage statistics (``wall_seconds`` included) and the flagged items per book.
+    """
+    run_dir = Path(run_dir)
+    identity = engine_identity or (recipe.llm.identity() if recipe.llm else getattr(engine, "name", "engine"))
+    r = StageRunner(engine, recipe, run_dir, progress=progress, engine_identity=identity)
+    save = write or (lambda name, book_dir, obj: atomic_write_json(book_dir / name, obj))
+    states = [BookState(book.model_copy(deep=True), Path(d)) for book, d in books]
+    plan = [
+        ("world_context", recipe.stages.world_context.enabled, _world_contexts),
+        ("segmentation", recipe.segmentation.method == "llm", _segmentation),
+        ("summaries", recipe.stages.summaries.enabled, _summaries),
+        ("instructions", recipe.stages.instructions.enabled, _instructions),
+    ]
+    for name, enabled, stage in plan:
+        t0 = time.perf_counter()
+        if enabled:
+            stage(r, states, counter, save)
+        r.stats[name].wall_seconds = round(time.perf_counter() - t0, 3)
+    for s in states:
+        save("book.json", s.book_dir, s.book)
+        save("llm_flags.json", s.book_dir, FlagsFile([LLMFlag(**f) for f in s.flags]))
+    return LLMStageResult(
+        books=[s.book for s in states],
+        stats=r.stats,
+        flags={s.book.meta.book_id: s.flags for s in states},
+    )

@@ -1,0 +1,95 @@
+"""The ``kind: prep`` recipe: books in; cleaning, blocks, segmentation and the LLM stages configured."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..llm.config import LLMConfig
+from ..recipes import Budgets, Recipe, TokenizerConfig
+from ..strict import Strict
+
+
+class CleanConfig(Strict):
+    keep_footnotes: bool = Field(True, description="collect footnote text into a 'footnotes' reference section")
+    min_chapter_words: int = Field(
+        40, ge=0, description="an unnumbered titled section needs this many words to count as a chapter"
+    )
+    extra_reference_titles: list[str] = Field(
+        default_factory=list, description="extra heading words that mark reference material"
+    )
+
+
+class SegmentationConfig(Strict):
+    """How scenes are cut before the greedy merge.
+
+    ``llm`` asks the LLM for atomic scene boundaries (stage 5); ``blocks`` treats every paragraph block as
+    an atomic scene (deterministic, no LLM); ``none`` makes no scenes.
+    """
+
+    method: Literal["llm", "blocks", "none"] = "blocks"
+    include_reference: bool = Field(True, description="also cut reference sections into (flagged) scenes")
+    window_tokens: int = Field(
+        6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
+    )
+    max_tokens: int = Field(256, ge=16, description="answer tokens of one segmentation call")
+
+
+class WorldContextStage(Strict):
+    enabled: bool = True
+    input_tokens: int = Field(3000, ge=200, description="excerpt tokens shown to the LLM, spread over the chapters")
+    max_tokens: int = Field(700, ge=64, description="answer tokens of one call")
+    compress_attempts: int = Field(3, ge=0, le=10)
+
+
+class SummaryStage(Strict):
+    enabled: bool = True
+    max_tokens: int = Field(700, ge=64)
+    compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
+
+
+class InstructionStage(Strict):
+    enabled: bool = True
+    max_tokens: int = Field(300, ge=32)
+    compress_attempts: int = Field(2, ge=0, le=10)
+
+
+class LLMStages(Strict):
+    """Stages 4-7 (world context, semantic scenes, running summaries, instructions)."""
+
+    world_context: WorldContextStage = WorldContextStage()
+    summaries: SummaryStage = SummaryStage()
+    instructions: InstructionStage = InstructionStage()
+    attempts: int = Field(3, ge=1, le=10, description="answers per item when answers are invalid (feedback retries)")
+    on_failure: Literal["error", "flag"] = Field(
+        "error",
+        description="an item still invalid after its attempts: stop with an error naming book, stage and item, "
+        "or flag it and fall back (segmentation: size-based cuts; summary: carry the previous one; "
+        "instruction: left empty)",
+    )
+    chunk_size: int = Field(64, ge=1, description="requests per engine call; results are saved after each")
+    prompts_dir: str | None = Field(None, description="folder of prompt templates replacing the packaged ones")
+
+
+class PrepRecipe(Recipe):
+    """Recipe of ``novelcraft prep``: books in, Book JSON (chapters, reference, blocks, scenes) out."""
+
+    kind: Literal["prep"] = "prep"
+    books: list[str] = Field(..., min_length=1, description="EPUB/.txt/.md files, folders or glob patterns")
+    output_dir: str = Field("runs", description="runs are written to OUTPUT_DIR/NAME")
+    max_chapters: int | None = Field(
+        None, ge=1, description="keep only the first N chapters of each book (pilot runs); reference is kept"
+    )
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    budgets: Budgets = Budgets()
+    clean: CleanConfig = CleanConfig()
+    segmentation: SegmentationConfig = SegmentationConfig()
+    llm: LLMConfig | None = Field(None, description="the engine of stages 4-7; without it only stages 1-3 run")
+    stages: LLMStages = LLMStages()
+
+    @model_validator(mode="after")
+    def _llm_needed(self) -> "PrepRecipe":
+        if self.segmentation.method == "llm" and self.llm is None:
+            raise ValueError("segmentation.method 'llm' needs an llm section (backend, model)")
+        return self

@@ -1,0 +1,48 @@
+"""Records of the per-book stage files the LLM stages write (``04_*`` .. ``07_*``, ``llm_flags.json``).
+
+Each file is written from its model, so what is on disk always validates against ``schemas/``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, RootModel
+
+from ..models import Instruction, RunningSummary, Scene, WorldContext
+from ..strict import Record
+
+
+class WorldContextFile(Record):
+    """``04_world_context.json``: the stage-4 answer, its rendering and its size."""
+
+    world_context: WorldContext
+    rendered: str = Field(..., min_length=1)
+    tokens: int = Field(..., ge=0)
+    flagged: bool = False
+    flag_reason: str | None = None
+
+
+class ScenesFile(Record):
+    """``05_scenes.json``: the atomic scene starts chosen per chapter and the merged scenes."""
+
+    atomic_starts: dict[str, list[int]] = Field(..., description="chapter index -> first block of each atomic scene")
+    scenes: list[Scene]
+
+
+class SummariesFile(RootModel[dict[str, RunningSummary]]):
+    """``06_summaries.json``: scene id -> the running summary written after that scene."""
+
+
+class InstructionsFile(RootModel[dict[str, Instruction]]):
+    """``07_instructions.json``: scene id -> the scene's instruction."""
+
+
+class LLMFlag(Record):
+    """An item kept over budget, or replaced by a fallback, in an LLM stage."""
+
+    stage: str
+    item: str
+    reason: str
+
+
+class FlagsFile(RootModel[list[LLMFlag]]):
+    """``llm_flags.json``: every flagged item of one book."""

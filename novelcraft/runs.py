@@ -1,0 +1,346 @@
+"""One way to run a stage over a run directory, for every command (prep, compile, generate, bench, train).
+
+* :func:`resolve_inputs` — files, folders and glob patterns named by a recipe, with one set of rules;
+* :class:`Manifest` — fingerprints of finished outputs: an entry is *done* when its fingerprint (a content
+  hash of inputs, settings and novelcraft version) matches and its files are in place, so a re-run skips it
+  and ``--force`` redoes it; written atomically after the files it names;
+* :class:`ResultStore` — an append-only, content-keyed store of finished items (LLM answers), flushed as
+  each round ends, so a killed run resumes without repeating or duplicating work;
+* :class:`RunStats` — the one stats record: every command writes it to ``stats.json`` and prints its
+  :meth:`RunStats.summary`, so the terminal and the file always say the same thing.
+
+File writes go through :mod:`novelcraft.io` (atomic: temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+from pydantic import Field
+
+from . import __version__
+from .errors import NovelcraftError
+from .io import atomic_write_json, sha256_text
+from .strict import Record
+
+# --------------------------------------------------------------------------- inputs
+
+
+def resolve_inputs(
+    patterns: Sequence[str | Path],
+    in_folder: Callable[[Path], list[Path]],
+    *,
+    what: str,
+    base: Path | None = None,
+    step: str = "inputs",
+) -> list[Path]:
+    """Files named by ``patterns``, unique, in order.
+
+    Each pattern is a file, a folder (``in_folder(folder)`` lists what it holds) or a glob pattern
+    (``*``, ``?``, ``[``; ``**`` recursive; matching folders are listed with ``in_folder``). ``~`` is
+    expanded and relative paths are taken from ``base`` (default: the working directory). A path that
+    does not exist, or a pattern that matches nothing, is one error naming the pattern.
+    """
+    base = base or Path.cwd()
+    out: list[Path] = []
+    for pattern in patterns:
+        text = str(pattern)
+        p = Path(text).expanduser()
+        p = p if p.is_absolute() else base / p
+        if any(ch in text for ch in "*?["):
+            matches: list[Path] = []
+            for m in sorted(glob.glob(str(p), recursive=True)):
+                mp = Path(m)
+                matches += in_folder(mp) if mp.is_dir() else [mp]
+        elif p.is_dir():
+            matches = in_folder(p)
+        elif p.is_file():
+            matches = [p]
+        else:
+            raise NovelcraftError("no such file or directory", path=text, step=step)
+        if not matches:
+            raise NovelcraftError(f"no {what} here", path=text, step=step)
+        for m in matches:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def files_with_suffix(suffixes: Iterable[str]) -> Callable[[Path], list[Path]]:
+    """An ``in_folder`` for :func:`resolve_inputs`: the folder's files with one of ``suffixes`` (sorted)."""
+    wanted = tuple(s.lower() for s in suffixes)
+    return lambda folder: sorted(x for x in folder.iterdir() if x.is_file() and x.suffix.lower() in wanted)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def fingerprint(*parts: Any) -> str:
+    """Content hash of JSON-able ``parts`` (with the novelcraft version: new code redoes old work)."""
+    return sha256_text(json.dumps([__version__, *parts], sort_keys=True, default=str, ensure_ascii=False))
+
+
+class ManifestEntry(Record):
+    fingerprint: str
+    files: list[str] = Field(default_factory=list, description="outputs, relative to the manifest's folder")
+    seconds: float = 0.0
+    settings: dict[str, Any] | None = Field(None, description="what the fingerprint hashes, for readable diffs")
+
+
+class ManifestFile(Record):
+    """``manifest.json``: what :class:`Manifest` writes."""
+
+    novelcraft_version: str
+    entries: dict[str, ManifestEntry] = Field(default_factory=dict)
+
+
+class Manifest:
+    """``manifest.json`` of a folder: which outputs are finished, and from what.
+
+    Outputs are written first, the entry after them, so a killed run never leaves an entry for a file
+    that is missing or half-written.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.entries: dict[str, ManifestEntry] = {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raw = {}
+        for name, entry in (raw.get("entries", {}) if isinstance(raw, dict) else {}).items():
+            try:
+                self.entries[name] = ManifestEntry.model_validate(entry)
+            except ValueError:
+                continue  # an unreadable entry is redone, never trusted
+
+    def done(self, name: str, fp: str) -> bool:
+        """The entry is finished with this fingerprint and all its files exist."""
+        entry = self.entries.get(name)
+        return bool(entry and entry.fingerprint == fp and all((self.path.parent / f).exists() for f in entry.files))
+
+    def get(self, name: str) -> ManifestEntry | None:
+        return self.entries.get(name)
+
+    def record(self, name: str, fp: str, files: Iterable[str | Path], seconds: float = 0.0,
+               settings: dict[str, Any] | None = None) -> None:
+        """Mark ``name`` finished from fingerprint ``fp``; ``files`` (paths, absolute or relative to the working
+        directory) are its outputs, stored relative to the manifest's folder."""
+        base = self.path.parent.resolve()
+        rel = [os.path.relpath(Path(f).resolve(), base) for f in files]
+        self.entries[name] = ManifestEntry(fingerprint=fp, files=rel, seconds=round(seconds, 4), settings=settings)
+        self.save()
+
+    def forget(self, name: str) -> None:
+        if self.entries.pop(name, None) is not None:
+            self.save()
+
+    def save(self) -> None:
+        atomic_write_json(self.path, ManifestFile(novelcraft_version=__version__, entries=self.entries)
+                          .model_dump(mode="json", exclude_none=True))
+
+
+def settings_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two settings mappings (for readable mismatch errors)."""
+    out: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+# --------------------------------------------------------------------------- content-keyed store
+
+
+class StoreLine(Record):
+    """One line of a :class:`ResultStore` of LLM answers (``llm/<stage>.jsonl``)."""
+
+    hash: str = Field(..., description="content hash of the task: prompt, schema, limits, engine, templates")
+    key: str = Field(..., description="the item, e.g. BOOK/summary/narrative/scene3")
+    value: Any = Field(..., description="the validated answer")
+    flagged: bool = False
+    flag_reason: str | None = None
+    attempts: int = 0
+    compressions: int = 0
+
+
+class ResultStore:
+    """Append-only JSONL of finished items, keyed by a content hash (``"hash"`` in each line).
+
+    A line is appended and fsynced as soon as its round finishes; a torn last line (killed mid-write) is
+    cut on load, and the last line of a key wins, so resuming never duplicates work or results.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._data: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            self._drop_torn_tail()
+            with self.path.open("r", encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict) and "hash" in rec:
+                        self._data[rec["hash"]] = rec
+
+    def _drop_torn_tail(self) -> None:
+        # A line cut by a kill has no newline; appending after it would glue the next record onto it.
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+    def get(self, digest: str) -> dict[str, Any] | None:
+        return self._data.get(digest)
+
+    def put_many(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
+        if not records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+                self._data[rec["hash"]] = rec
+            f.flush()
+            os.fsync(f.fileno())
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+# --------------------------------------------------------------------------- the stats record
+
+
+class StageStats(Record):
+    """Engine work of one stage (LLM stages; zero for deterministic ones)."""
+
+    calls: int = 0
+    rounds: int = 0
+    retries: int = 0
+    compressions: int = 0
+    flagged: int = Field(0, description="items kept with a flag: over budget after compression, or a fallback")
+    failed: int = Field(0, description="items with no valid answer (a fallback took their place, or the run stopped)")
+    reused: int = Field(0, description="items answered from the resume store without an engine call")
+    transport_errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    seconds: float = Field(0.0, description="time inside the engine")
+    wall_seconds: float = Field(0.0, description="time of the whole stage")
+
+    def add(self, other: "StageStats") -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.calls or self.reused or self.flagged or self.failed)
+
+
+class ItemStats(Record):
+    """One unit of work of a command: a book, a data set, a novel."""
+
+    id: str
+    source: str | None = None
+    status: Literal["ok", "failed", "skipped"] = "ok"
+    error: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    flagged: int = 0
+    flags: dict[str, int] = Field(default_factory=dict, description="flagged items by reason kind")
+    stages_run: list[str] = Field(default_factory=list)
+    stages_skipped: list[str] = Field(default_factory=list)
+    seconds: dict[str, float] = Field(default_factory=dict)
+    note: str | None = None
+
+
+class RunStats(Record):
+    """The stats record of one command run: written to ``stats.json``, printed by :meth:`summary`."""
+
+    command: str
+    name: str
+    run_dir: str
+    novelcraft_version: str = __version__
+    seconds: float = 0.0
+    peak_rss_mb: float | None = Field(None, description="peak resident memory of the process so far")
+    engine: str | None = None
+    tokenizer: str | None = None
+    items: list[ItemStats] = Field(default_factory=list)
+    stages: dict[str, StageStats] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="further summary lines of the command")
+    details: dict[str, Any] = Field(default_factory=dict, description="command-specific figures (data card, steps...)")
+
+    @property
+    def failed(self) -> list[ItemStats]:
+        return [i for i in self.items if i.status == "failed"]
+
+    @property
+    def flagged(self) -> int:
+        return sum(i.flagged for i in self.items)
+
+    def summary(self) -> str:
+        """The lines a command prints: one for the run, one per item, one per active stage."""
+        ok = [i for i in self.items if i.status != "failed"]
+        head = f"{self.command} {self.run_dir}: {len(ok)}/{len(self.items)} ok in {self.seconds:.1f}s"
+        extras = [x for x in (f"{self.flagged} flagged" if self.flagged else None,
+                              f"engine {self.engine}" if self.engine else None,
+                              f"tokenizer {self.tokenizer}" if self.tokenizer else None,
+                              f"peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else None) if x]
+        lines = [head + (f" ({'; '.join(extras)})" if extras else "")]
+        for i in self.items:
+            if i.status == "failed":
+                lines.append(f"  FAILED {i.error}")
+                continue
+            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in i.counts.items())
+            tail = []
+            if i.flagged:
+                kinds = ", ".join(f"{k} {v}" for k, v in sorted(i.flags.items()))
+                tail.append(f"{i.flagged} flagged" + (f" ({kinds})" if kinds else ""))
+            if i.stages_skipped:
+                tail.append(f"skipped {', '.join(i.stages_skipped)}")
+            if i.note:
+                tail.append(i.note)
+            lines.append(f"  {i.id}: {counts}" + (f"; {'; '.join(tail)}" if tail else ""))
+        lines.extend(f"  {n}" for n in self.notes)
+        for name, st in self.stages.items():
+            if st.active:
+                lines.append(
+                    f"  {name}: {st.calls} calls ({st.reused} reused), {st.retries} retries, {st.compressions} "
+                    f"compressions, {st.flagged} flagged, {st.failed} failed, {st.prompt_tokens} prompt + "
+                    f"{st.completion_tokens} completion tokens, {st.wall_seconds:.1f}s"
+                )
+        return "\n".join(lines)
+
+    def write(self, run_dir: str | Path | None = None) -> Path:
+        """Write ``stats.json`` (atomically) into ``run_dir`` (default: the record's own)."""
+        self.peak_rss_mb = peak_rss_mb()
+        return atomic_write_json(Path(run_dir or self.run_dir) / "stats.json", self)
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process (and finished children) in MiB, where the OS reports it."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+
+
+def read_stats(run_dir: str | Path) -> RunStats:
+    """The ``stats.json`` of a run directory."""
+    path = Path(run_dir) / "stats.json"
+    try:
+        return RunStats.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NovelcraftError(f"no readable stats ({type(exc).__name__})", path=path, step="stats") from None

@@ -1,0 +1,70 @@
+"""``novelcraft validate`` and ``novelcraft schemas``: thin wrappers over :mod:`novelcraft.validate` and
+:mod:`novelcraft.schemas`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..commands import Command
+
+
+def validate(args: argparse.Namespace) -> int:
+    from ..chat_format import load_chat_template
+    from ..recipes import Budgets, TokenizerConfig, load_recipe
+    from ..tokens import load_token_counter
+    from .files import validate_paths
+    from .issues import has_errors, summarize
+
+    counter = budgets = template = None
+    if args.recipe:
+        recipe = load_recipe(args.recipe, args.overrides)
+        if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
+            budgets = recipe.budgets
+            counter = load_token_counter(recipe.tokenizer)
+        if hasattr(recipe, "chat_template") and isinstance(getattr(recipe, "chat_template"), str):
+            template = load_chat_template(recipe.chat_template, getattr(recipe, "tokenizer").name)
+    if args.tokenizer:
+        counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
+    if counter is not None and budgets is None:
+        budgets = Budgets()
+    issues = validate_paths([Path(p) for p in args.paths], counter=counter, budgets=budgets, chat_template=template)
+    for issue in issues:
+        print(issue.format())
+    print(summarize(issues))
+    return 1 if has_errors(issues) else 0
+
+
+def _validate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="files or folders")
+    p.add_argument("--recipe", help="take the tokenizer, chat template and budgets from this recipe (budget checks)")
+    p.add_argument("--tokenizer", help="tokenizer for budget checks (hub id or local path) with default budgets")
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="override for --recipe (key=value)")
+
+
+def schemas(args: argparse.Namespace) -> int:
+    from ..schemas import check_schemas, write_schemas
+
+    if args.check:
+        stale = check_schemas(args.dir)
+        if stale:
+            print(f"schemas out of date in {args.dir}: {', '.join(stale)}; run: novelcraft schemas {args.dir}")
+            return 1
+        print(f"schemas in {args.dir} are up to date")
+        return 0
+    for path in write_schemas(args.dir):
+        print(path)
+    return 0
+
+
+def _schemas_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default="schemas")
+    p.add_argument("--check", action="store_true", help="exit 1 when the files differ from the models")
+
+
+COMMANDS = [
+    Command("validate", "validate stage files, Book JSON, training JSONL, recipes and every file novelcraft writes",
+            _validate_arguments, "novelcraft.validate.cli:validate"),
+    Command("schemas", "write (or --check) the JSON Schema files of the records", _schemas_arguments,
+            "novelcraft.validate.cli:schemas"),
+]
