@@ -4,7 +4,8 @@ loads no heavy dependency (tokenizer, torch, numpy, a model)."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import Any
 
 
 def lazy_exports(

@@ -17,10 +17,11 @@ module owns every part of that text, once:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -158,7 +159,12 @@ def scene_prompt(
 
 def default_system_prompt() -> str:
     """The packaged author persona (``novelcraft/resources/compile/system_prompt.txt``)."""
-    return resources.files("novelcraft").joinpath("resources", "compile", "system_prompt.txt").read_text(encoding="utf-8").strip()
+    return (
+        resources.files("novelcraft")
+        .joinpath("resources", "compile", "system_prompt.txt")
+        .read_text(encoding="utf-8")
+        .strip()
+    )
 
 
 class SystemPromptConfig(Strict):
@@ -168,7 +174,7 @@ class SystemPromptConfig(Strict):
     file: str | None = Field(None, description="path of a UTF-8 text file holding the system prompt")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SystemPromptConfig":
+    def _one_source(self) -> SystemPromptConfig:
         if self.text is not None and self.file is not None:
             raise ValueError("give system_prompt.text or system_prompt.file, not both")
         if self.text is not None and not self.text.strip():
@@ -211,7 +217,7 @@ def _as_dicts(messages: Iterable[BaseModel | Mapping[str, str]]) -> list[dict[st
     out = []
     for m in messages:
         if isinstance(m, BaseModel):
-            out.append({"role": getattr(m, "role"), "content": getattr(m, "content")})
+            out.append({"role": m.role, "content": m.content})
         else:
             out.append({"role": m["role"], "content": m["content"]})
     return out
@@ -235,7 +241,9 @@ def _compiled(template: str) -> Any:
     def raise_exception(message: str) -> None:
         raise TemplateError(message)
 
-    def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None, sort_keys: bool = False) -> str:
+    def tojson(
+        x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None, sort_keys: bool = False
+    ) -> str:
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
@@ -244,9 +252,17 @@ def _compiled(template: str) -> Any:
     return env.from_string(template)
 
 
-def render_jinja_chat(template: str, messages: Iterable[BaseModel | Mapping[str, str]], *, add_generation_prompt: bool = False, **extra: Any) -> str:
+def render_jinja_chat(
+    template: str,
+    messages: Iterable[BaseModel | Mapping[str, str]],
+    *,
+    add_generation_prompt: bool = False,
+    **extra: Any,
+) -> str:
     """Render ``messages`` with a Jinja chat template the way ``tokenizer.apply_chat_template`` does."""
-    return _compiled(template).render(messages=_as_dicts(messages), add_generation_prompt=add_generation_prompt, **extra)
+    return _compiled(template).render(
+        messages=_as_dicts(messages), add_generation_prompt=add_generation_prompt, **extra
+    )
 
 
 class ChatTemplate(BaseModel):
@@ -297,13 +313,19 @@ def load_chat_template(name: ChatTemplateName = DEFAULT_CHAT_TEMPLATE, tokenizer
     if jinja_path.is_file():
         template = jinja_path.read_text(encoding="utf-8")
     if not template:
-        raise NovelcraftError("no chat template stored with the tokenizer (tokenizer_config.json / chat_template.jinja)",
-                              path=folder, step="chat_template")
+        raise NovelcraftError(
+            "no chat template stored with the tokenizer (tokenizer_config.json / chat_template.jinja)",
+            path=folder,
+            step="chat_template",
+        )
     return ChatTemplate(name=name, jinja=template, source=str(folder), special=special)
 
 
 def render_chat(
-    messages: Iterable[BaseModel | Mapping[str, str]], *, add_generation_prompt: bool = False, template: ChatTemplate | None = None
+    messages: Iterable[BaseModel | Mapping[str, str]],
+    *,
+    add_generation_prompt: bool = False,
+    template: ChatTemplate | None = None,
 ) -> str:
     """Messages as the target model sees them (default: the Instruct-2507 template, plain ChatML)."""
     return (template or ChatTemplate()).render(messages, add_generation_prompt=add_generation_prompt)

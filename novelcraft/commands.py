@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runs import RunStats
@@ -38,7 +39,7 @@ def recipe_arguments(p: argparse.ArgumentParser, kind: str, example: str, *, for
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def report(stats: "RunStats") -> int:
+def report(stats: RunStats) -> int:
     """Print a run's stats summary; exit status 1 when an item failed."""
     print(stats.summary())
     return 1 if stats.failed else 0

@@ -37,7 +37,7 @@ class _WordBudgeted(Record):
     """Checks the ``x-max-words`` budget declared on each string field."""
 
     @model_validator(mode="after")
-    def _check_word_budgets(self, info: ValidationInfo) -> "_WordBudgeted":
+    def _check_word_budgets(self, info: ValidationInfo) -> _WordBudgeted:
         # Over-budget LLM answers are parsed with context={"word_budgets": False} so they can be
         # compressed (or kept and flagged) instead of being thrown away.
         if not _budgets_on(info):
@@ -237,7 +237,7 @@ class Instruction(Record):
         return v
 
     @model_validator(mode="after")
-    def _total_words(self, info: ValidationInfo) -> "Instruction":
+    def _total_words(self, info: ValidationInfo) -> Instruction:
         if not _budgets_on(info):
             return self
         total = (
@@ -280,7 +280,7 @@ class TrainingRecord(Record):
     messages: list[ChatMessage] = Field(..., min_length=3, max_length=3)
 
     @model_validator(mode="after")
-    def _roles_in_order(self) -> "TrainingRecord":
+    def _roles_in_order(self) -> TrainingRecord:
         roles = [m.role for m in self.messages]
         if roles != ["system", "user", "assistant"]:
             raise ValueError(f"roles must be system, user, assistant; got {', '.join(roles)}")

@@ -6,11 +6,12 @@ behind) and turns failures into one error naming the file.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import NovelcraftError
 
@@ -44,12 +45,16 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
-def run_pandoc(args: Sequence[str], *, path: str | Path, step: str, timeout: float = 600) -> bytes:
-    """Run ``pandoc ARGS`` and return its stdout; a failure or timeout is one error naming ``path``."""
+def run_pandoc(
+    args: Sequence[str], *, path: str | Path, step: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> bytes:
+    """Run ``pandoc ARGS`` (with ``env`` added to the environment) and return its stdout; a failure or timeout
+    is one error naming ``path``."""
     cmd = [pandoc_path(), *args]
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    full_env = {**os.environ, **env} if env else None
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, preexec_fn=preexec)
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, preexec_fn=preexec, env=full_env)
     except subprocess.TimeoutExpired:
         raise NovelcraftError(f"pandoc did not finish within {timeout:.0f} s", path=path, step=step) from None
     if proc.returncode != 0:

@@ -40,7 +40,9 @@ class PromptTemplate:
         try:
             return string.Template(self.texts[part]).substitute({k: str(v) for k, v in values.items()})
         except KeyError as exc:
-            raise RecipeError(f"prompt '{self.name}.{part}' needs a value for {exc}", path=self.source, step="prompts") from None
+            raise RecipeError(
+                f"prompt '{self.name}.{part}' needs a value for {exc}", path=self.source, step="prompts"
+            ) from None
 
     def messages(self, **values: Any) -> list[dict[str, str]]:
         """[system, user] chat messages."""

@@ -8,8 +8,9 @@ that cannot fit a training record.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -36,7 +37,7 @@ class Recipe(Strict):
 
     @property
     def run_dir(self) -> Path:
-        return Path(getattr(self, "output_dir")) / self.name
+        return Path(self.output_dir) / self.name
 
 
 class TokenizerConfig(Strict):
@@ -84,7 +85,7 @@ class SceneBudget(Strict):
     hard_max: int = Field(3000, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "SceneBudget":
+    def _ordered(self) -> SceneBudget:
         if not self.target_min <= self.target_max <= self.hard_max:
             raise ValueError(
                 f"need target_min <= target_max <= hard_max, got {self.target_min}, {self.target_max}, {self.hard_max}"
@@ -99,7 +100,7 @@ class AtomicSceneBudget(Strict):
     goldilocks_max: int = Field(800, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "AtomicSceneBudget":
+    def _ordered(self) -> AtomicSceneBudget:
         if not self.min_tokens <= self.goldilocks_min <= self.goldilocks_max <= self.max_tokens:
             raise ValueError(
                 "need min_tokens <= goldilocks_min <= goldilocks_max <= max_tokens, got "
@@ -113,7 +114,7 @@ class BlockBudget(Strict):
     max_tokens: int = Field(1000, ge=2, description="longer paragraphs are split at sentence boundaries")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "BlockBudget":
+    def _ordered(self) -> BlockBudget:
         if self.min_tokens >= self.max_tokens:
             raise ValueError(f"min_tokens ({self.min_tokens}) must be below max_tokens ({self.max_tokens})")
         return self
@@ -126,7 +127,7 @@ class Budgets(Strict):
     block: BlockBudget = BlockBudget()
 
     @model_validator(mode="after")
-    def _fits(self) -> "Budgets":
+    def _fits(self) -> Budgets:
         r = self.record
         if self.scene.hard_max > r.scene_room:
             raise ValueError(

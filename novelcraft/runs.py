@@ -17,8 +17,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -126,8 +127,14 @@ class Manifest:
     def get(self, name: str) -> ManifestEntry | None:
         return self.entries.get(name)
 
-    def record(self, name: str, fp: str, files: Iterable[str | Path], seconds: float = 0.0,
-               settings: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        name: str,
+        fp: str,
+        files: Iterable[str | Path],
+        seconds: float = 0.0,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         """Mark ``name`` finished from fingerprint ``fp``; ``files`` (paths, absolute or relative to the working
         directory) are its outputs, stored relative to the manifest's folder."""
         base = self.path.parent.resolve()
@@ -140,8 +147,12 @@ class Manifest:
             self.save()
 
     def save(self) -> None:
-        atomic_write_json(self.path, ManifestFile(novelcraft_version=__version__, entries=self.entries)
-                          .model_dump(mode="json", exclude_none=True))
+        atomic_write_json(
+            self.path,
+            ManifestFile(novelcraft_version=__version__, entries=self.entries).model_dump(
+                mode="json", exclude_none=True
+            ),
+        )
 
 
 def settings_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -238,7 +249,7 @@ class StageStats(Record):
     seconds: float = Field(0.0, description="time inside the engine")
     wall_seconds: float = Field(0.0, description="time of the whole stage")
 
-    def add(self, other: "StageStats") -> None:
+    def add(self, other: StageStats) -> None:
         for name in type(self).model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -291,10 +302,16 @@ class RunStats(Record):
         """The lines a command prints: one for the run, one per item, one per active stage."""
         ok = [i for i in self.items if i.status != "failed"]
         head = f"{self.command} {self.run_dir}: {len(ok)}/{len(self.items)} ok in {self.seconds:.1f}s"
-        extras = [x for x in (f"{self.flagged} flagged" if self.flagged else None,
-                              f"engine {self.engine}" if self.engine else None,
-                              f"tokenizer {self.tokenizer}" if self.tokenizer else None,
-                              f"peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else None) if x]
+        extras = [
+            x
+            for x in (
+                f"{self.flagged} flagged" if self.flagged else None,
+                f"engine {self.engine}" if self.engine else None,
+                f"tokenizer {self.tokenizer}" if self.tokenizer else None,
+                f"peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else None,
+            )
+            if x
+        ]
         lines = [head + (f" ({'; '.join(extras)})" if extras else "")]
         for i in self.items:
             if i.status == "failed":

@@ -14,8 +14,8 @@ import importlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pydantic import BaseModel
 
@@ -157,9 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         drift = check_schemas(directory)
         if drift:
-            details = ", ".join(
-                f"{name} ({'stale' if (directory / name).exists() else 'missing'})" for name in drift
-            )
+            details = ", ".join(f"{name} ({'stale' if (directory / name).exists() else 'missing'})" for name in drift)
             print(
                 f"{directory}: JSON Schemas out of date with novelcraft.models: {details}\n"
                 f"regenerate them with: python -m novelcraft.schemas {directory}",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from .errors import NovelcraftError
 
@@ -34,7 +35,7 @@ class TokenCounter(Protocol):
 class HFTokenCounter:
     """Counts with a Rust ``tokenizers.Tokenizer``; batches go through ``encode_batch`` (parallel)."""
 
-    def __init__(self, tokenizer: "object", name: str, batch_size: int = 1024) -> None:
+    def __init__(self, tokenizer: object, name: str, batch_size: int = 1024) -> None:
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
@@ -136,7 +137,7 @@ def _load_exact(name: str, offline_fallback: bool, allow_download: bool, batch_s
     return HFTokenCounter(tok, label, batch_size=batch_size)
 
 
-def load_token_counter(config: "object | None" = None) -> TokenCounter:
+def load_token_counter(config: object | None = None) -> TokenCounter:
     """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer).
 
     ``config`` is a :class:`~novelcraft.recipes.TokenizerConfig` or ``None`` for the defaults.

@@ -15,7 +15,6 @@ Submodules are imported on first use, so importing this package loads neither nu
 from __future__ import annotations
 
 from .._lazy import lazy_exports
-
 from .recipe import BenchRecipe
 
 _EXPORTS = {

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from pydantic import Field, ValidationError
 
@@ -80,7 +81,7 @@ def summarize_books(books: Sequence[NovelScores], *, embedder: str | None = None
             hi.append(max(col) if col else None)
         curve_ranges[key] = CurveRange(min=lo, mean=mid, max=hi)
     return HumanBaseline(
-        created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         novelcraft_version=__version__,
         embedder=embedder,
         bins=bins,
@@ -114,4 +115,6 @@ def load_human_baseline(path: str | Path | None = None) -> HumanBaseline:
     try:
         return HumanBaseline.model_validate(json.loads(text))
     except (json.JSONDecodeError, ValidationError) as exc:
-        raise NovelcraftError(f"not a human baseline file ({str(exc).splitlines()[0]})", path=where, step="bench.baseline") from None
+        raise NovelcraftError(
+            f"not a human baseline file ({str(exc).splitlines()[0]})", path=where, step="bench.baseline"
+        ) from None

@@ -34,7 +34,9 @@ def bench(args: argparse.Namespace) -> int:
     if args.speed:
         update["speed"] = recipe.speed.model_copy(update={"enabled": True})
     # re-validate so that the cross-field checks of the recipe still hold after the flags
-    recipe = BenchRecipe.model_validate({**recipe.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}})
+    recipe = BenchRecipe.model_validate(
+        {**recipe.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}}
+    )
     if not recipe.novels and recipe.baseline.source != "compute" and not recipe.speed.enabled:
         raise NovelcraftError("nothing to do: give NOVEL files, --human-baseline or --speed", step="bench")
     _, paths = run_bench(recipe, out_dir=args.report)
@@ -45,10 +47,20 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("novels", nargs="*", metavar="NOVEL", help="novels to score (files or folders)")
     p.add_argument("--recipe", help="YAML recipe of kind 'bench' (flags override it)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="override for --recipe (key.sub=value)")
-    p.add_argument("--human-baseline", action="store_true", help="compute the human baseline from the sample books now (default: the packaged one)")
+    p.add_argument(
+        "--human-baseline",
+        action="store_true",
+        help="compute the human baseline from the sample books now (default: the packaged one)",
+    )
     p.add_argument("--baseline-file", help="read the human baseline from this JSON instead")
-    p.add_argument("--references", nargs="+", metavar="BOOK", help="books for the regurgitation audit (e.g. the training books)")
-    p.add_argument("--embedder", choices=["auto", "minilm", "tfidf", "none"], help="embedding model for goal adherence and coherence")
+    p.add_argument(
+        "--references", nargs="+", metavar="BOOK", help="books for the regurgitation audit (e.g. the training books)"
+    )
+    p.add_argument(
+        "--embedder",
+        choices=["auto", "minilm", "tfidf", "none"],
+        help="embedding model for goal adherence and coherence",
+    )
     p.add_argument("--report", metavar="DIR", help="report folder (default: runs/<recipe name>)")
     p.add_argument("--speed", action="store_true", help="also run the speed benchmarks in benchmarks/ and report them")
 

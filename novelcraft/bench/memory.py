@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..models import RunningSummary
 from .metrics import NOT_NAMES, _name_mentions, capitalised_names, words
@@ -48,7 +48,7 @@ def parse_summary(rendered: str) -> dict[str, str]:
     """Fields of a rendered running summary (label lines ``- SCENE END STATE: text``; text may continue
     on following lines). Fields missing from the text are absent from the result."""
     labels = {_label(f): f for f in RunningSummary.model_fields}
-    pattern = re.compile(r"^\s*(?:[-*]\s*)?(?:##\s*)?(" + "|".join(re.escape(l) for l in labels) + r")\s*:\s*(.*)$")
+    pattern = re.compile(r"^\s*(?:[-*]\s*)?(?:##\s*)?(" + "|".join(re.escape(lab) for lab in labels) + r")\s*:\s*(.*)$")
     out: dict[str, list[str]] = {}
     current: str | None = None
     for line in rendered.splitlines():
@@ -103,7 +103,11 @@ def _stem(w: str) -> str:
 
 
 def _name_in(name: str, text_lower: str) -> bool:
-    return any(re.search(r"\b" + re.escape(part.lower()) + r"\b", text_lower) for part in name.split() if part.lower().rstrip(".") not in ("mr", "mrs", "ms", "dr", "st"))
+    return any(
+        re.search(r"\b" + re.escape(part.lower()) + r"\b", text_lower)
+        for part in name.split()
+        if part.lower().rstrip(".") not in ("mr", "mrs", "ms", "dr", "st")
+    )
 
 
 def summary_quality(
@@ -141,7 +145,9 @@ def summary_quality(
     mid, _ = _name_mentions(body)
     listed_mid, listed_start = _name_mentions(fields.get("active_characters", ""))
     summary_names = [n for n in {**mid, **listed_mid, **listed_start} if n.split()[-1].lower() not in NOT_NAMES]
-    halluc = sum(1 for n in summary_names if not _name_in(n, known_lower)) / len(summary_names) if summary_names else None
+    halluc = (
+        sum(1 for n in summary_names if not _name_in(n, known_lower)) / len(summary_names) if summary_names else None
+    )
     kws = keywords(scene_text, background=background)
     body_stems = {_stem(w) for w in words(body)}
     kw_recall = sum(1 for k in kws if _stem(k) in body_stems) / len(kws) if kws else None
@@ -160,7 +166,9 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def memory_drift(summaries: Sequence[str | None], scene_texts: Sequence[str], *, top_names: int = 5) -> tuple[list[float | None], list[float | None]]:
+def memory_drift(
+    summaries: Sequence[str | None], scene_texts: Sequence[str], *, top_names: int = 5
+) -> tuple[list[float | None], list[float | None]]:
     """Two per-scene curves of the global memory, ``None`` where a scene has no summary.
 
     * **global churn** - ``1 - Jaccard`` of the content-word sets of the global fields of this summary and

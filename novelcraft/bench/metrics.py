@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Sequence
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z0-9]+)*")
 
@@ -106,7 +106,7 @@ class SlopList:
     source: str = "<inline>"
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str], source: str = "<inline>") -> "SlopList":
+    def from_lines(cls, lines: Iterable[str], source: str = "<inline>") -> SlopList:
         out: list[tuple[str, ...]] = []
         for line in lines:
             line = line.split("#", 1)[0].strip()
@@ -127,7 +127,9 @@ PRONOUNS = frozenset({"my", "your", "his", "her", "its", "our", "their"})
 def default_slop_list() -> SlopList:
     """The list shipped in ``novelcraft/resources/bench/slop.txt``."""
     ref = resources.files("novelcraft").joinpath("resources/bench/slop.txt")
-    return SlopList.from_lines(ref.read_text(encoding="utf-8").splitlines(), source="novelcraft:resources/bench/slop.txt")
+    return SlopList.from_lines(
+        ref.read_text(encoding="utf-8").splitlines(), source="novelcraft:resources/bench/slop.txt"
+    )
 
 
 def slop_hits(tokens: Sequence[str], slop: SlopList) -> Counter[str]:
@@ -172,7 +174,27 @@ NOT_NAMES = frozenset(
     you're i'd
     """.split()
 )
-TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lady", "lord", "captain", "colonel", "professor", "madame", "monsieur", "uncle", "aunt", "father", "mother"})
+TITLES = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "sir",
+        "lady",
+        "lord",
+        "captain",
+        "colonel",
+        "professor",
+        "madame",
+        "monsieur",
+        "uncle",
+        "aunt",
+        "father",
+        "mother",
+    }
+)
 
 _CAP_RUN = re.compile(
     r"(?<![\w’'])((?:Mr|Mrs|Ms|Dr|St)\.?\s+)?([A-Z][a-z]+(?:['’][a-z]+)?(?:\s+(?:[A-Z][a-z]+|de|van|von|du|of)(?=[\s,.;:!?'’\"”)]))*)"
@@ -211,7 +233,9 @@ def _name_mentions(text: str) -> tuple[Counter[str], Counter[str]]:
     return mid, start
 
 
-def _resolve(mid: Counter[str], start: Counter[str], known: set[str], lower_vocab: set[str], start_totals: Counter[str]) -> Counter[str]:
+def _resolve(
+    mid: Counter[str], start: Counter[str], known: set[str], lower_vocab: set[str], start_totals: Counter[str]
+) -> Counter[str]:
     out: Counter[str] = Counter(mid)
     for name, c in start.items():
         parts = name.lower().split()
@@ -287,7 +311,9 @@ def _name_key(name: str) -> str:
     return " ".join(p for p in parts if p.lower().rstrip(".") not in TITLES) or name
 
 
-def track_entities(scene_names: Sequence[Counter[str]], *, min_mentions: int = 3, drop_after: float = 0.5) -> EntityTrack:
+def track_entities(
+    scene_names: Sequence[Counter[str]], *, min_mentions: int = 3, drop_after: float = 0.5
+) -> EntityTrack:
     """Who is introduced when, who disappears and which names drift.
 
     * **introduced** - per scene, names seen for the first time;
@@ -311,7 +337,10 @@ def track_entities(scene_names: Sequence[Counter[str]], *, min_mentions: int = 3
             scene_count[name] += 1
         t.introduced_per_scene.append(new)
     n = len(scene_names)
-    t.main = sorted((nm for nm, c in t.mentions.items() if c >= min_mentions and scene_count[nm] >= 2), key=lambda x: (-t.mentions[x], x))
+    t.main = sorted(
+        (nm for nm, c in t.mentions.items() if c >= min_mentions and scene_count[nm] >= 2),
+        key=lambda x: (-t.mentions[x], x),
+    )
     if n >= 4:
         cutoff = drop_after * n
         # "Mr Everhard" is not dropped while "Ernest Everhard" is still around: a name lives as long as
@@ -359,7 +388,9 @@ class ReferenceIndex:
     names: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, texts: Sequence[str], n: int = 8, *, names: Sequence[str] = (), max_positions: int = 16) -> "ReferenceIndex":
+    def build(
+        cls, texts: Sequence[str], n: int = 8, *, names: Sequence[str] = (), max_positions: int = 16
+    ) -> ReferenceIndex:
         """Index every word ``n``-gram of ``texts`` (positions are global over the concatenation; books are
         separated by a gap so no n-gram spans two books)."""
         positions: dict[tuple[str, ...], list[int]] = {}

@@ -75,7 +75,9 @@ def _roman(s: str) -> int | None:
     return total or None
 
 
-def _scene_from_chunk(chunk: str, index: int, chapter: int | None, chapter_title: str | None, source: str) -> NovelScene | None:
+def _scene_from_chunk(
+    chunk: str, index: int, chapter: int | None, chapter_title: str | None, source: str
+) -> NovelScene | None:
     meta: dict[str, str] = {}
     for m in _META.finditer(chunk):
         meta[m.group(1).lower()] = m.group(2).strip()
@@ -88,7 +90,9 @@ def _scene_from_chunk(chunk: str, index: int, chapter: int | None, chapter_title
             target = int(meta["target_words"])
         except ValueError:
             raise NovelcraftError(
-                f"scene {index}: target_words must be an integer, got {meta['target_words']!r}", path=source, step="bench.load"
+                f"scene {index}: target_words must be an integer, got {meta['target_words']!r}",
+                path=source,
+                step="bench.load",
             ) from None
     return NovelScene(
         index=index,
@@ -101,7 +105,9 @@ def _scene_from_chunk(chunk: str, index: int, chapter: int | None, chapter_title
     )
 
 
-def parse_markdown_novel(markdown: str, *, title: str | None = None, source: NovelSource = "generated", path: str | None = None) -> Novel:
+def parse_markdown_novel(
+    markdown: str, *, title: str | None = None, source: NovelSource = "generated", path: str | None = None
+) -> Novel:
     """Parse a Markdown novel (see the module docstring for the format) into scenes.
 
     A text without chapter headings is one chapter; a text without scene breaks has one scene per chapter.
@@ -110,7 +116,7 @@ def parse_markdown_novel(markdown: str, *, title: str | None = None, source: Nov
     first = re.match(r"^\s*#\s+(?!(?:chapter|letter)\b)([^\n]+)\n", text, re.IGNORECASE)
     if first:
         title = title or first.group(1).strip()
-        text = text[first.end():]
+        text = text[first.end() :]
     heads = list(_CHAPTER.finditer(text))
     spans: list[tuple[int | None, str | None, str]] = []
     if not heads:
@@ -128,7 +134,7 @@ def parse_markdown_novel(markdown: str, *, title: str | None = None, source: Nov
                 if raw:
                     number = int(raw) if raw.isdigit() else (_roman(raw) or n + 1)
                 chapter_title = m.group(2).strip() or None
-            spans.append((number, chapter_title, text[h.end(): end]))
+            spans.append((number, chapter_title, text[h.end() : end]))
     scenes: list[NovelScene] = []
     for number, chapter_title, body in spans:
         chunk: list[str] = []
@@ -177,7 +183,9 @@ def load_novel(path: str | Path, *, source: NovelSource | None = None, counter: 
             try:
                 book = Book.model_validate(data)
             except ValidationError as exc:
-                raise NovelcraftError(f"not a valid Book JSON: {exc.errors()[0]['msg']}", path=p, step="bench.load") from None
+                raise NovelcraftError(
+                    f"not a valid Book JSON: {exc.errors()[0]['msg']}", path=p, step="bench.load"
+                ) from None
             return novel_from_book(book, path=str(p), source=source or "human")
         try:
             novel = Novel.model_validate(data)

@@ -29,7 +29,7 @@ class BaselineConfig(Strict):
     books: list[str] = Field(default_factory=lambda: ["data/books"], description="human novels for 'compute'")
 
     @model_validator(mode="after")
-    def _file_given(self) -> "BaselineConfig":
+    def _file_given(self) -> BaselineConfig:
         if self.source == "file" and not self.file:
             raise ValueError("baseline.file is required when baseline.source is 'file'")
         return self
@@ -47,7 +47,9 @@ class SpeedConfig(Strict):
 class JudgeConfig(Strict):
     enabled: bool = Field(False, description="grade scenes with an LLM judge (needs an engine)")
     max_scenes: int = Field(8, ge=1, description="evenly spaced scenes per novel")
-    llm: LLMConfig | None = Field(None, description="the judge's engine (any backend); required when enabled from the CLI")
+    llm: LLMConfig | None = Field(
+        None, description="the judge's engine (any backend); required when enabled from the CLI"
+    )
     max_tokens: int = Field(800, ge=64, description="answer tokens of one rubric call")
 
 
@@ -58,7 +60,8 @@ class BenchRecipe(Recipe):
     name: str = Field("bench", pattern=NAME_PATTERN)
     novels: list[str] = Field(default_factory=list, description="novels to score: .md, Novel/Book JSON, .epub")
     references: list[str] = Field(
-        default_factory=list, description="books for the regurgitation audit (e.g. the training books); files or folders"
+        default_factory=list,
+        description="books for the regurgitation audit (e.g. the training books); files or folders",
     )
     output_dir: str = Field("runs", description="the report is written to OUTPUT_DIR/NAME")
     bins: int = Field(10, ge=2, le=100, description="progress bins of the curves")

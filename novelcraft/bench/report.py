@@ -17,9 +17,10 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import Field
 
@@ -65,9 +66,11 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def new_report(novels: Sequence[NovelScores], baseline: HumanBaseline | None, speed: Sequence[SpeedResult] = ()) -> BenchReport:
+def new_report(
+    novels: Sequence[NovelScores], baseline: HumanBaseline | None, speed: Sequence[SpeedResult] = ()
+) -> BenchReport:
     return BenchReport(
-        created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         machine=machine_info(),
         novels=list(novels),
         baseline=baseline,
@@ -96,7 +99,9 @@ def plot_curves(report: BenchReport, out_dir: str | Path, *, dpi: int = 110) -> 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise NovelcraftError("matplotlib is needed for the report plots (pip install 'novelcraft[bench]')", step="bench.report") from None
+        raise NovelcraftError(
+            "matplotlib is needed for the report plots (pip install 'novelcraft[bench]')", step="bench.report"
+        ) from None
     import numpy as np
 
     out_dir = Path(out_dir)
@@ -115,7 +120,9 @@ def plot_curves(report: BenchReport, out_dir: str | Path, *, dpi: int = 110) -> 
             hi = np.array([np.nan if v is None else v for v in cr.max], dtype=float)
             mid = np.array([np.nan if v is None else v for v in cr.mean], dtype=float)
             if not np.all(np.isnan(mid)):
-                ax.fill_between(x, lo, hi, color="#9ecae1", alpha=0.55, label=f"human range ({len(base.books)} books)", linewidth=0)
+                ax.fill_between(
+                    x, lo, hi, color="#9ecae1", alpha=0.55, label=f"human range ({len(base.books)} books)", linewidth=0
+                )
                 ax.plot(x, mid, color="#3182bd", linestyle="--", linewidth=1.4, label="human mean")
                 drawn = True
             if not report.novels:
@@ -184,10 +191,14 @@ def figure_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
         if all(v is None for v in vals) and r is None:
             continue
         arrow = {"higher": " ↑", "lower": " ↓"}.get(spec.better, "")
-        flag = (lambda v: _flag(spec.key, v, base)) if report.novels else (lambda v: "")
+        flag = (lambda v, key=spec.key: _flag(key, v, base)) if report.novels else (lambda v: "")
         row = [spec.label + arrow, *[_fmt(spec.key, v) + flag(v) for v in vals]]
         if base is not None:
-            row += [_fmt(spec.key, r.min if r else None), _fmt(spec.key, r.mean if r else None), _fmt(spec.key, r.max if r else None)]
+            row += [
+                _fmt(spec.key, r.min if r else None),
+                _fmt(spec.key, r.mean if r else None),
+                _fmt(spec.key, r.max if r else None),
+            ]
         rows.append(row)
     return header, rows
 
@@ -208,16 +219,33 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def _novel_details(nv: NovelScores) -> list[tuple[str, list[str], list[list[str]] | None, str | None]]:
     """(heading, table header, table rows, paragraph) blocks about one novel."""
     out: list[tuple[str, list[str], list[list[str]] | None, str | None]] = []
-    meta = f"source: {nv.source}; scenes: {len(nv.scenes) or int(nv.summary.get('scenes') or 0)}; embedder: {nv.embedder or 'none'}; references: {', '.join(nv.references) or 'none'}; scored in {nv.seconds:.1f} s"
+    scenes = len(nv.scenes) or int(nv.summary.get("scenes") or 0)
+    meta = (
+        f"source: {nv.source}; scenes: {scenes}; embedder: {nv.embedder or 'none'}; "
+        f"references: {', '.join(nv.references) or 'none'}; scored in {nv.seconds:.1f} s"
+    )
     out.append(("", [], None, meta))
     if nv.entities.main:
-        out.append(("Main names", ["name", "mentions", "first scene", "last scene"], [[n.name, str(n.mentions), str(n.first_scene), str(n.last_scene)] for n in nv.entities.main[:12]], None))
-    out.append(("", [], None, "Dropped (main names last seen before mid-novel): " + (", ".join(nv.entities.dropped) or "none")))
-    out.append(("", [], None, "Name drift pairs: " + (", ".join(f"{a} / {b}" for a, b in nv.entities.drift_pairs) or "none")))
+        out.append(
+            (
+                "Main names",
+                ["name", "mentions", "first scene", "last scene"],
+                [[n.name, str(n.mentions), str(n.first_scene), str(n.last_scene)] for n in nv.entities.main[:12]],
+                None,
+            )
+        )
+    out.append(
+        ("", [], None, "Dropped (main names last seen before mid-novel): " + (", ".join(nv.entities.dropped) or "none"))
+    )
+    out.append(
+        ("", [], None, "Name drift pairs: " + (", ".join(f"{a} / {b}" for a, b in nv.entities.drift_pairs) or "none"))
+    )
     if nv.slop_top:
         out.append(("Most frequent clichés", ["phrase", "hits"], [[p, str(c)] for p, c in nv.slop_top[:10]], None))
     if nv.judge:
-        out.append(("Judge rubric (mean 1-10)", ["criterion", "score"], [[k, f"{v:.2f}"] for k, v in nv.judge.items()], None))
+        out.append(
+            ("Judge rubric (mean 1-10)", ["criterion", "score"], [[k, f"{v:.2f}"] for k, v in nv.judge.items()], None)
+        )
     return out
 
 
@@ -237,7 +265,8 @@ def render_markdown(report: BenchReport, plots: dict[str, Path], plots_rel: str 
     base = report.baseline
     if base is not None:
         lines += [
-            f"Human baseline: {', '.join(b.title for b in base.books)} (created {base.created}, embedder: {base.embedder or 'none'}). "
+            f"Human baseline: {', '.join(b.title for b in base.books)} (created {base.created}, "
+            f"embedder: {base.embedder or 'none'}). "
             "▲/▼ mark figures above/below the human range; ↑/↓ say which way is better.",
             "",
         ]
@@ -257,20 +286,43 @@ def render_markdown(report: BenchReport, plots: dict[str, Path], plots_rel: str 
         for key, p in plots.items():
             lines += [f"![{METRIC_BY_KEY[key].label}]({plots_rel}/{p.name})", ""]
     if report.speed:
-        lines += ["## Speed benchmarks", "", _md_table(["benchmark", "status", "seconds", "note"], _speed_rows(report.speed)), ""]
+        lines += [
+            "## Speed benchmarks",
+            "",
+            _md_table(["benchmark", "status", "seconds", "note"], _speed_rows(report.speed)),
+            "",
+        ]
         for s in report.speed:
             if s.figures:
                 figs = flatten_figures(s.figures)
-                lines += [f"### {s.name}: figures", "", _md_table(["figure", "value"], [[k, f"{v:g}"] for k, v in figs]), ""]
+                lines += [
+                    f"### {s.name}: figures",
+                    "",
+                    _md_table(["figure", "value"], [[k, f"{v:g}"] for k, v in figs]),
+                    "",
+                ]
             if s.markdown:
-                lines += [f"<details><summary>{s.name} report</summary>", "", s.markdown.replace("\n# ", "\n#### ").strip(), "", "</details>", ""]
-    lines += ["## Metric definitions", "", _md_table(["metric", "better", "definition"], [[s.label, s.better, s.description] for s in METRICS]), ""]
+                lines += [
+                    f"<details><summary>{s.name} report</summary>",
+                    "",
+                    s.markdown.replace("\n# ", "\n#### ").strip(),
+                    "",
+                    "</details>",
+                    "",
+                ]
+    lines += [
+        "## Metric definitions",
+        "",
+        _md_table(["metric", "better", "definition"], [[s.label, s.better, s.description] for s in METRICS]),
+        "",
+    ]
     return "\n".join(lines)
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f0f4f8}td:not(:first-child){font-variant-numeric:tabular-nums}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+th{background:#f0f4f8}td:not(:first-child){font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
 
 
@@ -280,13 +332,17 @@ def render_html(report: BenchReport, plots: dict[str, Path], plots_rel: str = "p
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>novelcraft bench report</title>",
         f"<style>{_CSS}</style></head><body><h1>novelcraft bench report</h1>",
-        f"<p>Created {e(report.created)} with novelcraft {e(str(m['packages'].get('novelcraft')))} on {e(m['platform'])} "
+        f"<p>Created {e(report.created)} with novelcraft {e(str(m['packages'].get('novelcraft')))} "
+        f"on {e(m['platform'])} "
         f"({m['cpus']} CPUs, Python {e(m['python'])}; OMP_NUM_THREADS={e(str(m['env'].get('OMP_NUM_THREADS')))}).</p>",
     ]
     if report.baseline is not None:
         b = report.baseline
-        parts.append(f"<p>Human baseline: {e(', '.join(x.title for x in b.books))} (created {e(b.created)}, embedder: {e(b.embedder or 'none')}). "
-                     "▲/▼ mark figures above/below the human range; ↑/↓ say which way is better.</p>")
+        parts.append(
+            f"<p>Human baseline: {e(', '.join(x.title for x in b.books))} (created {e(b.created)}, "
+            f"embedder: {e(b.embedder or 'none')}). "
+            "▲/▼ mark figures above/below the human range; ↑/↓ say which way is better.</p>"
+        )
     header, rows = figure_rows(report)
     parts += ["<h2>Figures</h2>", _html_table(header, rows)]
     for nv in report.novels:
@@ -303,13 +359,22 @@ def render_html(report: BenchReport, plots: dict[str, Path], plots_rel: str = "p
         for key, p in plots.items():
             parts.append(f"<img src='{e(plots_rel)}/{e(p.name)}' alt='{e(METRIC_BY_KEY[key].label)}'>")
     if report.speed:
-        parts += ["<h2>Speed benchmarks</h2>", _html_table(["benchmark", "status", "seconds", "note"], _speed_rows(report.speed))]
+        parts += [
+            "<h2>Speed benchmarks</h2>",
+            _html_table(["benchmark", "status", "seconds", "note"], _speed_rows(report.speed)),
+        ]
         for s in report.speed:
             if s.figures:
-                parts += [f"<h3>{e(s.name)}: figures</h3>", _html_table(["figure", "value"], [[k, f"{v:g}"] for k, v in flatten_figures(s.figures)])]
+                parts += [
+                    f"<h3>{e(s.name)}: figures</h3>",
+                    _html_table(["figure", "value"], [[k, f"{v:g}"] for k, v in flatten_figures(s.figures)]),
+                ]
             if s.markdown:
                 parts.append(f"<details><summary>{e(s.name)} report</summary><pre>{e(s.markdown)}</pre></details>")
-    parts += ["<h2>Metric definitions</h2>", _html_table(["metric", "better", "definition"], [[s.label, s.better, s.description] for s in METRICS])]
+    parts += [
+        "<h2>Metric definitions</h2>",
+        _html_table(["metric", "better", "definition"], [[s.label, s.better, s.description] for s in METRICS]),
+    ]
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
@@ -58,7 +58,9 @@ def make_embedder(recipe: BenchRecipe) -> Embedder | None:
     return emb
 
 
-def human_baseline_for(recipe: BenchRecipe, embedder: Embedder | None, counter: _LazyCounter | None = None) -> HumanBaseline | None:
+def human_baseline_for(
+    recipe: BenchRecipe, embedder: Embedder | None, counter: _LazyCounter | None = None
+) -> HumanBaseline | None:
     """The baseline the recipe asks for: packaged, a file, computed now from ``baseline.books``, or none."""
     src = recipe.baseline.source
     if src == "none":
@@ -67,7 +69,9 @@ def human_baseline_for(recipe: BenchRecipe, embedder: Embedder | None, counter: 
         return load_human_baseline()
     if src == "file":
         return load_human_baseline(recipe.baseline.file)
-    books = _load_all(expand_paths(recipe.baseline.books, step="bench.baseline"), counter or _LazyCounter(), source="human")
+    books = _load_all(
+        expand_paths(recipe.baseline.books, step="bench.baseline"), counter or _LazyCounter(), source="human"
+    )
     return build_human_baseline(books, embedder=embedder, bins=recipe.bins)
 
 
@@ -91,7 +95,9 @@ def benchmark(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchRepo
 
                 judge = engine_judge(make_engine(recipe.judge.llm), max_tokens=recipe.judge.max_tokens)
             if judge is None:
-                raise NovelcraftError("judge.enabled is true but no judge engine was given (set judge.llm)", step="bench.judge")
+                raise NovelcraftError(
+                    "judge.enabled is true but no judge engine was given (set judge.llm)", step="bench.judge"
+                )
             s.judge = judge_summary(judge_novel(nv, judge, max_scenes=recipe.judge.max_scenes))
         scores.append(s)
     baseline = human_baseline_for(recipe, embedder, counter)
@@ -107,7 +113,9 @@ def benchmark(recipe: BenchRecipe, *, judge: JudgeFn | None = None) -> BenchRepo
     return new_report(scores, baseline, speed)
 
 
-def run_bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None, out_dir: str | Path | None = None) -> tuple[BenchReport, dict[str, Path]]:
+def run_bench(
+    recipe: BenchRecipe, *, judge: JudgeFn | None = None, out_dir: str | Path | None = None
+) -> tuple[BenchReport, dict[str, Path]]:
     """:func:`benchmark`, then the report, ``recipe.resolved.yaml`` and ``stats.json`` in ``out_dir``
     (default: the recipe's run directory). A computed baseline is also saved as ``human_baseline.json``."""
     t0 = time.perf_counter()
@@ -122,11 +130,18 @@ def run_bench(recipe: BenchRecipe, *, judge: JudgeFn | None = None, out_dir: str
         name=recipe.name,
         run_dir=str(out),
         items=[
-            ItemStats(id=n.title, source=n.path, counts={"scenes": len(n.scenes), "words": int(n.summary.get("words") or 0)},
-                      seconds={"score": round(n.seconds, 2)})
+            ItemStats(
+                id=n.title,
+                source=n.path,
+                counts={"scenes": len(n.scenes), "words": int(n.summary.get("words") or 0)},
+                seconds={"score": round(n.seconds, 2)},
+            )
             for n in report.novels
         ],
-        notes=[f"speed {s.name}: {s.status}" + (f" ({s.seconds:.1f} s)" if s.seconds is not None else "") for s in report.speed]
+        notes=[
+            f"speed {s.name}: {s.status}" + (f" ({s.seconds:.1f} s)" if s.seconds is not None else "")
+            for s in report.speed
+        ]
         + [f"report: {paths['markdown']} {paths['html']} {paths['json']}"],
         details={
             "baseline": report.baseline.created if report.baseline else None,

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -42,7 +43,9 @@ def discover_benchmarks(bench_dir: str | Path, expected: Sequence[str] = ()) -> 
     return list(dict.fromkeys([*found, *expected]))
 
 
-def run_speed_benchmark(script: str | Path, *, args: Sequence[str] = (), timeout_s: float = 900, cwd: str | Path | None = None) -> SpeedResult:
+def run_speed_benchmark(
+    script: str | Path, *, args: Sequence[str] = (), timeout_s: float = 900, cwd: str | Path | None = None
+) -> SpeedResult:
     """Run one benchmark script with ``--json`` and collect its figures (never raises for the script's failures)."""
     script = Path(script)
     name = script.stem
@@ -59,7 +62,13 @@ def run_speed_benchmark(script: str | Path, *, args: Sequence[str] = (), timeout
         try:
             proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            return SpeedResult(name=name, status="timeout", seconds=round(time.perf_counter() - t0, 2), command=cmd, error=f"no result within {timeout_s:.0f} s")
+            return SpeedResult(
+                name=name,
+                status="timeout",
+                seconds=round(time.perf_counter() - t0, 2),
+                command=cmd,
+                error=f"no result within {timeout_s:.0f} s",
+            )
         secs = round(time.perf_counter() - t0, 2)
         figures = None
         if out_json.is_file():
@@ -69,8 +78,18 @@ def run_speed_benchmark(script: str | Path, *, args: Sequence[str] = (), timeout
                 log.warning("%s wrote invalid JSON: %s", name, exc)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
-            return SpeedResult(name=name, status="failed", seconds=secs, command=cmd, figures=figures, markdown=proc.stdout or None, error=f"exit {proc.returncode}: " + " | ".join(tail))
-        return SpeedResult(name=name, status="ok", seconds=secs, command=cmd, figures=figures, markdown=proc.stdout or None)
+            return SpeedResult(
+                name=name,
+                status="failed",
+                seconds=secs,
+                command=cmd,
+                figures=figures,
+                markdown=proc.stdout or None,
+                error=f"exit {proc.returncode}: " + " | ".join(tail),
+            )
+        return SpeedResult(
+            name=name, status="ok", seconds=secs, command=cmd, figures=figures, markdown=proc.stdout or None
+        )
 
 
 def run_speed_benchmarks(
@@ -89,7 +108,9 @@ def run_speed_benchmarks(
     results = []
     for name in todo:
         log.info("speed benchmark %s ...", name)
-        results.append(run_speed_benchmark(bench_dir / f"{name}.py", args=(args or {}).get(name, []), timeout_s=timeout_s, cwd=cwd))
+        results.append(
+            run_speed_benchmark(bench_dir / f"{name}.py", args=(args or {}).get(name, []), timeout_s=timeout_s, cwd=cwd)
+        )
     return results
 
 

@@ -24,7 +24,7 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
         "",
         f"ChatML records for fine-tuning a novel writer: {s.records['train']} train and {s.records['validation']} "
         f"validation records from {len(s.books)} book{'s' * (len(s.books) != 1)}, compiled by novelcraft "
-        f"{__version__}. Each record is `{{\"messages\": [system, user, assistant]}}`: the system turn is the author "
+        f'{__version__}. Each record is `{{"messages": [system, user, assistant]}}`: the system turn is the author '
         "persona, the user turn holds `<world_context>`, `<running_summary>` (first line `NOVEL PROGRESS: XX%`) and "
         "`<scene_instruction>`, and the assistant turn is the scene text. Token counts are exact, with "
         f"`{s.tokenizer}`, of each record rendered with the {s.chat_template} template; the record budget is "
@@ -41,12 +41,17 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
             lines.append(f"| `{split}.jsonl` | {s.records[split]} records |")
     if present:
         names = ", ".join(f"`{split}.meta.jsonl`" for split in present)
-        lines.append(f"| {names} | per record: book, scene, reference flag, position, progress, token counts "
-                     "(same order as the records) |")
+        lines.append(
+            f"| {names} | per record: book, scene, reference flag, position, progress, token counts "
+            "(same order as the records) |"
+        )
     if "hf" in recipe.export.formats:
         lines.append(f"| `{HF_DIR}/` | `datasets.DatasetDict` (`load_from_disk`): messages plus the metadata columns |")
-    lines += ["| `stats.json` | these statistics as JSON, every dropped scene |",
-              "| `recipe.resolved.yaml` | the recipe below |", ""]
+    lines += [
+        "| `stats.json` | these statistics as JSON, every dropped scene |",
+        "| `recipe.resolved.yaml` | the recipe below |",
+        "",
+    ]
 
     lines += [
         "## Books",
@@ -80,15 +85,23 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
                 f"{_fmt(t.total)} |"
             )
         if s.narrative_context_ratio:
-            lines += ["", f"Narrative:context ratio (scene tokens ÷ context tokens, all records): "
-                          f"**{s.narrative_context_ratio:.2f}:1** (the design aims at 2:1 to 3:1)."]
+            lines += [
+                "",
+                f"Narrative:context ratio (scene tokens ÷ context tokens, all records): "
+                f"**{s.narrative_context_ratio:.2f}:1** (the design aims at 2:1 to 3:1).",
+            ]
         if s.over_section_budget:
             parts = ", ".join(f"{k} {v}" for k, v in s.over_section_budget.items())
             lines += ["", f"Records over a section budget (kept, the record still fits): {parts}."]
     else:
         lines.append("No records.")
-    lines += ["", f"## Budget histogram (tokens per record, bins of {HISTOGRAM_BIN})", "",
-              "| tokens | records | |", "| --- | ---: | --- |"]
+    lines += [
+        "",
+        f"## Budget histogram (tokens per record, bins of {HISTOGRAM_BIN})",
+        "",
+        "| tokens | records | |",
+        "| --- | ---: | --- |",
+    ]
     peak = max((n for _, n in s.histogram), default=0)
     for label, n in s.histogram:
         bar = "█" * (round(30 * n / peak) if peak else 0)
@@ -102,8 +115,10 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
     if sp.validation_books:
         lines.append(f"Validation books: {', '.join(f'`{b}`' for b in sp.validation_books)}.")
     if sp.effective_by == "scene" and sp.validation_fraction > 0:
-        lines.append("Validation scenes come from the same books as training scenes: the loss measures fit to "
-                     "those books rather than generalization to unseen ones.")
+        lines.append(
+            "Validation scenes come from the same books as training scenes: the loss measures fit to "
+            "those books rather than generalization to unseen ones."
+        )
     if sp.note:
         lines.append(f"Note: {sp.note}.")
     lines.append("")
@@ -112,8 +127,10 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
     if not s.dropped and not s.reference_scenes_dropped:
         lines.append("None.")
     if s.reference_scenes_dropped:
-        lines.append(f"{s.reference_scenes_dropped} reference scenes (foreword, notes, ...) left out by the recipe "
-                     "(`reference_scenes: drop`).")
+        lines.append(
+            f"{s.reference_scenes_dropped} reference scenes (foreword, notes, ...) left out by the recipe "
+            "(`reference_scenes: drop`)."
+        )
     if s.dropped:
         lines += ["", "| book | scene | reason |", "| --- | ---: | --- |"]
         for d in s.dropped[:50]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -156,8 +157,9 @@ def load_compiled(run_dir: str | Path) -> CompileResult:
     try:
         stats = CompileStats.model_validate(run.details["dataset"])
     except (KeyError, ValidationError) as exc:
-        raise NovelcraftError(f"stats.json holds no data-set statistics ({type(exc).__name__})", path=run_dir,
-                              step="load") from None
+        raise NovelcraftError(
+            f"stats.json holds no data-set statistics ({type(exc).__name__})", path=run_dir, step="load"
+        ) from None
     splits: dict[str, list[CompiledRecord]] = {}
     for split in SPLITS:
         meta_path = run_dir / f"{split}.meta.jsonl"
@@ -169,8 +171,14 @@ def load_compiled(run_dir: str | Path) -> CompileResult:
         if len(rows) != len(metas):
             raise NovelcraftError(f"{len(rows)} records but {len(metas)} metadata lines", path=meta_path, step="load")
         splits[split] = [CompiledRecord(record=TrainingRecord.model_validate(r), meta=m) for r, m in zip(rows, metas)]
-    return CompileResult(train=splits["train"], validation=splits["validation"], stats=stats, run_dir=str(run_dir),
-                         skipped=True, files=list(run.details.get("files", [])))
+    return CompileResult(
+        train=splits["train"],
+        validation=splits["validation"],
+        stats=stats,
+        run_dir=str(run_dir),
+        skipped=True,
+        files=list(run.details.get("files", [])),
+    )
 
 
 def expected_files(recipe: CompileRecipe, stats: CompileStats) -> list[str]:

@@ -39,7 +39,7 @@ class ExportConfig(Strict):
     data_card: bool = Field(True, description="write README.md describing the data set")
 
     @model_validator(mode="after")
-    def _unique(self) -> "ExportConfig":
+    def _unique(self) -> ExportConfig:
         if len(set(self.formats)) != len(self.formats):
             raise ValueError(f"export.formats has duplicates: {self.formats}")
         return self

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..chat_format import (
     ChatMessage,
@@ -99,7 +100,7 @@ def _drafts_for_book(
 def compile_books(
     books: Sequence[Book],
     recipe: CompileRecipe,
-    counter: "TokenCounter",
+    counter: TokenCounter,
     *,
     sources: Sequence[str] | None = None,
     system_prompt: str | None = None,
@@ -110,8 +111,9 @@ def compile_books(
     ``sources`` names each book's file for messages and the data card; ``system_prompt`` overrides
     the recipe's (default: ``recipe.system_prompt.resolve()``); ``chat_template`` the template the
     records are rendered with for counting (default: the recipe's ``chat_template``, resolved against
-    its tokenizer). Every record is counted exactly with ``counter`` in one batch. Raises :class:`~novelcraft.errors.NovelcraftError` naming book and scene
-    when inputs are missing (``on_missing: fail``) or records exceed the budget (``on_over_budget: fail``).
+    its tokenizer). Every record is counted exactly with ``counter`` in one batch. Raises
+    :class:`~novelcraft.errors.NovelcraftError` naming book and scene when inputs are missing
+    (``on_missing: fail``) or records exceed the budget (``on_over_budget: fail``).
     """
     if sources is not None and len(sources) != len(books):
         raise ValueError("sources must name every book")
@@ -221,8 +223,19 @@ def compile_books(
         section_over["instruction"] += instr_n > rb.instruction
         out[split].append(CompiledRecord(record=TrainingRecord(messages=d.messages), meta=meta))
 
-    stats = _stats(books, sources, recipe, counter, out, dropped, ref_dropped, split_summary, system_tokens,
-                   section_over, system_prompt)
+    stats = _stats(
+        books,
+        sources,
+        recipe,
+        counter,
+        out,
+        dropped,
+        ref_dropped,
+        split_summary,
+        system_tokens,
+        section_over,
+        system_prompt,
+    )
     stats.chat_template = template.label
     return CompileResult(train=out["train"], validation=out["validation"], stats=stats)
 
@@ -231,7 +244,7 @@ def _stats(
     books: Sequence[Book],
     sources: Sequence[str] | None,
     recipe: CompileRecipe,
-    counter: "TokenCounter",
+    counter: TokenCounter,
     out: Mapping[str, list[CompiledRecord]],
     dropped: list[DroppedScene],
     ref_dropped: int,

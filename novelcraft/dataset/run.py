@@ -29,7 +29,9 @@ def run_stats(result: CompileResult, recipe: CompileRecipe) -> RunStats:
     """The stats record of a compile run (the data card's numbers under ``details.dataset``)."""
     s = result.stats
     items = [
-        ItemStats(id=b.book_id, source=b.source, counts={"train": b.train, "validation": b.validation, "dropped": b.dropped})
+        ItemStats(
+            id=b.book_id, source=b.source, counts={"train": b.train, "validation": b.validation, "dropped": b.dropped}
+        )
         for b in s.books
     ]
     return RunStats(
@@ -40,14 +42,18 @@ def run_stats(result: CompileResult, recipe: CompileRecipe) -> RunStats:
         tokenizer=s.tokenizer,
         items=items,
         notes=[line.strip() for line in result.summary().splitlines()],
-        details={"inputs": [b.source for b in s.books], "dataset": s.model_dump(mode="json"), "files": result.files,
-                 "skipped": result.skipped},
+        details={
+            "inputs": [b.source for b in s.books],
+            "dataset": s.model_dump(mode="json"),
+            "files": result.files,
+            "skipped": result.skipped,
+        },
     )
 
 
 def run_compile(
     recipe: CompileRecipe,
-    counter: "TokenCounter | None" = None,
+    counter: TokenCounter | None = None,
     *,
     force: bool = False,
     progress: bool = False,
@@ -69,8 +75,9 @@ def run_compile(
     system_prompt = recipe.system_prompt.resolve()
     template = load_chat_template(recipe.chat_template, recipe.tokenizer.name)
     run_dir = recipe.run_dir
-    fp = fingerprint(dump_recipe(recipe), counter.name, system_prompt, template.jinja,
-                     [(str(p), sha256_file(p)) for p in paths])
+    fp = fingerprint(
+        dump_recipe(recipe), counter.name, system_prompt, template.jinja, [(str(p), sha256_file(p)) for p in paths]
+    )
     manifest = Manifest(run_dir / "manifest.json")
     # the stored records are read back from the JSONL files, so only a JSONL export can be skipped
     if not force and "jsonl" in recipe.export.formats and manifest.done(ENTRY, fp):
@@ -80,8 +87,9 @@ def run_compile(
         return result
 
     books = [load_book(p) for p in tqdm(paths, desc="load books", unit="book", disable=not progress)]
-    result = compile_books(books, recipe, counter, sources=[str(p) for p in paths], system_prompt=system_prompt,
-                           chat_template=template)
+    result = compile_books(
+        books, recipe, counter, sources=[str(p) for p in paths], system_prompt=system_prompt, chat_template=template
+    )
     if not result.train and not result.validation:
         raise NovelcraftError(
             f"no records: all {sum(len(b.scenes) for b in books)} scenes were dropped "

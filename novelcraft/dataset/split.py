@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import NovelcraftError
 from .recipe import SplitConfig

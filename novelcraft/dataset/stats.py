@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +33,7 @@ class TokenSummary(Record):
     total: int = 0
 
     @classmethod
-    def of(cls, values: Sequence[int]) -> "TokenSummary":
+    def of(cls, values: Sequence[int]) -> TokenSummary:
         if not values:
             return cls(count=0)
         s = sorted(values)
@@ -150,7 +151,7 @@ class DatasetStats(Record):
     narrative_context_ratio: float | None
 
 
-def dataset_stats(records: Sequence[TrainingRecord | Mapping[str, Any]], counter: "TokenCounter") -> DatasetStats:
+def dataset_stats(records: Sequence[TrainingRecord | Mapping[str, Any]], counter: TokenCounter) -> DatasetStats:
     """Records, tokens per record (ChatML), scene (assistant) and context (the rest) token statistics and
     the narrative:context ratio (sum of scene tokens / sum of context tokens), in one batch."""
     msgs = [r.messages if isinstance(r, TrainingRecord) else r["messages"] for r in records]

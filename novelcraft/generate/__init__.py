@@ -16,7 +16,6 @@ Only the recipe and seed schemas are imported with this package; the runner load
 from __future__ import annotations
 
 from .._lazy import lazy_exports
-
 from .recipe import GenerateRecipe
 from .seed import SeedCharacter, StorySeed, load_seed
 

@@ -27,13 +27,23 @@ def generate(args: argparse.Namespace) -> int:
 def _arguments(p: argparse.ArgumentParser) -> None:
     """``novelcraft generate RECIPE [overrides] [--resume] [--outline FILE] [--branch-from K --source RUN]``."""
     recipe_arguments(p, "generate", "samples_per_seed=4 llm.sampling.temperature=0.8", force=False)
-    p.add_argument("--resume", action="store_true", help="continue the checkpoints of an interrupted run (same settings)")
-    p.add_argument("--outline", help="outline file (outline.json/.yaml, e.g. edited by hand) used instead of generating one")
-    p.add_argument("--branch-from", type=int, metavar="K", help="copy the novels of --source up to scene K and continue them here")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the checkpoints of an interrupted run (same settings)"
+    )
+    p.add_argument(
+        "--outline", help="outline file (outline.json/.yaml, e.g. edited by hand) used instead of generating one"
+    )
+    p.add_argument(
+        "--branch-from", type=int, metavar="K", help="copy the novels of --source up to scene K and continue them here"
+    )
     p.add_argument("--source", metavar="RUN_DIR", help="the run to branch from (with --branch-from)")
 
 
 COMMANDS = [
-    Command("generate", "generate novels from story seeds (outline, scenes, summaries)", _arguments,
-            "novelcraft.generate.cli:generate"),
+    Command(
+        "generate",
+        "generate novels from story seeds (outline, scenes, summaries)",
+        _arguments,
+        "novelcraft.generate.cli:generate",
+    ),
 ]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
@@ -36,7 +37,9 @@ class ActSketch(Record):
 
     title: str = Field(..., min_length=1, max_length=80, description="the act's title")
     summary: str = Field(..., min_length=1, max_length=480, description="what happens in the act (at most 70 words)")
-    chapter_titles: list[Title] = Field(..., min_length=1, max_length=100, description="titles of the act's chapters, in order")
+    chapter_titles: list[Title] = Field(
+        ..., min_length=1, max_length=100, description="titles of the act's chapters, in order"
+    )
 
 
 class ActPlan(Record):
@@ -51,7 +54,7 @@ class ActScenes(Record):
     scenes: list[Instruction] = Field(..., min_length=1, max_length=500)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def act_plan_schema(chapters_per_act: tuple[int, ...], base: type[ActPlan] = ActPlan) -> type[ActPlan]:
     """``base`` with exactly ``len(chapters_per_act)`` acts; act *i*'s chapter list is not length-checked
     by JSON Schema (one item schema serves all acts), so the gate checks it."""
@@ -65,7 +68,7 @@ def act_plan_schema(chapters_per_act: tuple[int, ...], base: type[ActPlan] = Act
     return create_model(base.__name__, __base__=base, acts=(list[sketch], Field(..., min_length=n, max_length=n)))  # type: ignore[valid-type]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def act_scenes_schema(n_scenes: int, base: type[ActScenes] = ActScenes) -> type[ActScenes]:
     """``base`` with exactly ``n_scenes`` scene instructions."""
     return create_model(
@@ -102,7 +105,7 @@ class Outline(Record):
     scenes: list[OutlineScene] = Field(..., min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Outline":
+    def _consistent(self) -> Outline:
         if [a.index for a in self.acts] != list(range(1, len(self.acts) + 1)):
             raise ValueError("acts must be numbered 1, 2, ... in order")
         if [s.index for s in self.scenes] != list(range(1, len(self.scenes) + 1)):
@@ -147,7 +150,9 @@ def write_outline(outline: Outline, folder: str | Path) -> list[Path]:
     data = outline.model_dump(mode="json")
     return [
         atomic_write_text(folder / "outline.json", dumps_json(data)),
-        atomic_write_text(folder / "outline.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)),
+        atomic_write_text(
+            folder / "outline.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        ),
     ]
 
 
@@ -313,7 +318,7 @@ def act_scenes_task(
     for j in range(n_scenes):
         c = j // scenes_per_chapter
         title = act.chapter_titles[min(c, len(act.chapter_titles) - 1)]
-        chapter_lines.append(f"- scene {first_scene + j} of {total_scenes}: chapter \"{title}\"")
+        chapter_lines.append(f'- scene {first_scene + j} of {total_scenes}: chapter "{title}"')
     values = dict(
         title=seed.title,
         premise=seed.premise.strip(),

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from ..chat_format import progress_percent, render_summary_section
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, sha256_text
 from ..models import Novel
-from ..strict import Record
 from ..pandoc import run_pandoc
+from ..strict import Record
 from .state import NovelState
 
 SCENE_BREAK = "* * *"
@@ -76,7 +77,9 @@ def novel_record(state: NovelState) -> dict[str, Any]:
 
 
 class TracePrompt(Record):
-    running_summary: str = Field(..., description="the running-summary section of the scene prompt, with its progress line")
+    running_summary: str = Field(
+        ..., description="the running-summary section of the scene prompt, with its progress line"
+    )
     scene_instruction: str
     notes: list[str] = Field(default_factory=list, description="retry notes the accepted answer was prompted with")
 
@@ -132,7 +135,9 @@ def trace_record(state: NovelState, opening_summary: str) -> Trace:
                 "chapter": plan.chapter,
                 "chapter_title": plan.chapter_title,
                 "prompt": {
-                    "running_summary": render_summary_section(state.summary_before(scene.index, opening_summary), progress),
+                    "running_summary": render_summary_section(
+                        state.summary_before(scene.index, opening_summary), progress
+                    ),
                     "scene_instruction": plan.instruction.render(),
                     "notes": scene.notes,
                 },
@@ -154,39 +159,65 @@ def trace_record(state: NovelState, opening_summary: str) -> Trace:
                 "summary_flag_reason": scene.summary_flag_reason,
             }
         )
-    return Trace.model_validate({
-        "novel_id": state.novel_id,
-        "title": state.outline.title,
-        "seed": state.seed_path,
-        "sample": state.sample,
-        "key": state.key,
-        "engine": state.settings.get("llm", {}),
-        "branched_from": state.branched_from,
-        "system_prompt": state.system_prompt,
-        "world_context": state.world_context_text,
-        "world_context_flagged": state.world_context_flagged,
-        "scenes": scenes,
-    })
+    return Trace.model_validate(
+        {
+            "novel_id": state.novel_id,
+            "title": state.outline.title,
+            "seed": state.seed_path,
+            "sample": state.sample,
+            "key": state.key,
+            "engine": state.settings.get("llm", {}),
+            "branched_from": state.branched_from,
+            "system_prompt": state.system_prompt,
+            "world_context": state.world_context_text,
+            "world_context_flagged": state.world_context_flagged,
+            "scenes": scenes,
+        }
+    )
 
 
 def write_epub(markdown: str, path: str | Path, *, title: str, author: str, language: str = "en") -> Path:
-    """Convert chapter-level Markdown to EPUB 3 with pandoc (written atomically)."""
+    """Convert chapter-level Markdown to EPUB 3 with pandoc (written atomically).
+
+    The EPUB is reproducible: its identifier is a UUID of its content and no build time goes into it
+    (``SOURCE_DATE_EPOCH``), so the same novel always gives the same bytes."""
     path = Path(path)
+    identifier = uuid.uuid5(uuid.NAMESPACE_URL, "novelcraft:" + sha256_text("\n".join([title, author, language, markdown])))
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".epub-") as tmp:
         src = Path(tmp) / "novel.md"
         src.write_text(markdown, encoding="utf-8")
         out = Path(tmp) / "novel.epub"
         run_pandoc(
-            [str(src), "-f", "markdown-smart", "-t", "epub3", "-o", str(out), "--metadata", f"title={title}",
-             "--metadata", f"author={author}", "--metadata", f"lang={language}", "--split-level=1"],
-            path=path, step="epub",
+            [
+                str(src),
+                "-f",
+                "markdown-smart",
+                "-t",
+                "epub3",
+                "-o",
+                str(out),
+                "--metadata",
+                f"title={title}",
+                "--metadata",
+                f"author={author}",
+                "--metadata",
+                f"lang={language}",
+                "--metadata",
+                f"identifier=urn:uuid:{identifier}",
+                "--split-level=1",
+            ],
+            path=path,
+            step="epub",
+            env={"SOURCE_DATE_EPOCH": "0"},
         )
         out.replace(path)
     return path
 
 
-def write_novel_files(state: NovelState, novel_dir: str | Path, *, opening_summary: str, markdown: bool = True, epub: bool = True) -> list[Path]:
+def write_novel_files(
+    state: NovelState, novel_dir: str | Path, *, opening_summary: str, markdown: bool = True, epub: bool = True
+) -> list[Path]:
     """Write ``novel.md``, ``novel.epub``, ``novel.json`` and ``trace.json`` of a finished novel."""
     novel_dir = Path(novel_dir)
     assert state.outline is not None
@@ -195,7 +226,12 @@ def write_novel_files(state: NovelState, novel_dir: str | Path, *, opening_summa
         files.append(atomic_write_text(novel_dir / "novel.md", render_markdown(state)))
     if epub:
         files.append(
-            write_epub(render_markdown(state, title_heading=False), novel_dir / "novel.epub", title=state.outline.title, author=state.seed.author)
+            write_epub(
+                render_markdown(state, title_heading=False),
+                novel_dir / "novel.epub",
+                title=state.outline.title,
+                author=state.seed.author,
+            )
         )
     files.append(atomic_write_json(novel_dir / "novel.json", novel_record(state)))
     files.append(atomic_write_json(novel_dir / "trace.json", trace_record(state, opening_summary)))

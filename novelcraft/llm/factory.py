@@ -5,7 +5,7 @@ Backends import their heavy libraries (torch, vllm, openai) only here, on first 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import LLMConfig
 from .types import Engine, LLMRequest, LLMResponse

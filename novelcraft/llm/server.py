@@ -26,8 +26,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NovelcraftError
 from .backends.vllm_offline import apply_vllm_env, resolve_model
@@ -147,7 +148,7 @@ class VLLMServer:
         self.startup_seconds: float | None = None
 
     @classmethod
-    def from_config(cls, config: "LLMConfig", **kwargs: Any) -> "VLLMServer":
+    def from_config(cls, config: LLMConfig, **kwargs: Any) -> VLLMServer:
         """A server for what an :class:`~novelcraft.llm.config.LLMConfig` describes (model, adapter, chat
         template, ``vllm`` options), serving the model as ``served_model_name`` (default: ``model``) and an
         adapter as ``adapter``. ``kwargs`` override the constructor's arguments (port, log_file, ...)."""
@@ -176,7 +177,7 @@ class VLLMServer:
     def root_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "VLLMServer":
+    def start(self) -> VLLMServer:
         """Launch the server and wait until it serves the model; raise :class:`NovelcraftError` if it cannot."""
         if self.process is not None:
             raise RuntimeError("the server is already running")
@@ -292,7 +293,7 @@ class VLLMServer:
             pass
         log.info("vLLM server stopped (log: %s)", self.log_file)
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

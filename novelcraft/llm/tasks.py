@@ -25,8 +25,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -45,22 +46,24 @@ class Verdict:
     message: str = ""
 
     @classmethod
-    def ok(cls) -> "Verdict":
+    def ok(cls) -> Verdict:
         return cls("ok")
 
     @classmethod
-    def retry(cls, message: str) -> "Verdict":
+    def retry(cls, message: str) -> Verdict:
         return cls("retry", message)
 
     @classmethod
-    def compress(cls, message: str) -> "Verdict":
+    def compress(cls, message: str) -> Verdict:
         return cls("compress", message)
 
 
 Gate = Callable[[BaseModel], Verdict]
 
 
-def token_budget_gate(count: Callable[[str], int], budget_tokens: int, what: str, render: Callable[[Any], str] | None = None) -> Gate:
+def token_budget_gate(
+    count: Callable[[str], int], budget_tokens: int, what: str, render: Callable[[Any], str] | None = None
+) -> Gate:
     """A gate asking for compression while ``render(value)`` is over ``budget_tokens`` (``count`` tokens)."""
     render = render or (lambda value: value.render())
 
@@ -336,7 +339,12 @@ def run_tasks(
             for lo in range(0, len(pending), size):
                 chunk = pending[lo : lo + size]
                 requests = [
-                    LLMRequest(key=st.task.key, messages=tuple(st.messages), schema=st.task.schema, max_tokens=st.task.max_tokens)
+                    LLMRequest(
+                        key=st.task.key,
+                        messages=tuple(st.messages),
+                        schema=st.task.schema,
+                        max_tokens=st.task.max_tokens,
+                    )
                     for st in chunk
                 ]
                 responses = engine.generate(requests)
@@ -354,7 +362,8 @@ def run_tasks(
                         transport_trouble = True
                         if st.transport_failures >= transport_attempts:
                             raise LLMError(
-                                f"{st.task.key}: no answer after {st.transport_failures} tries: {resp.error}", step="llm"
+                                f"{st.task.key}: no answer after {st.transport_failures} tries: {resp.error}",
+                                step="llm",
                             )
                         continue
                     rec = _judge(st, resp, attempts, stats, finish)
@@ -390,8 +399,12 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, fini
     if value is not None and verdict.kind == "ok" and task.gate is not None:
         verdict = task.gate(value)
     if verdict.kind == "ok":
-        return finish(st, Outcome(task.key, value, attempts=st.answers, compressions=st.compressions, response=resp,
-                                  context=st.context))
+        return finish(
+            st,
+            Outcome(
+                task.key, value, attempts=st.answers, compressions=st.compressions, response=resp, context=st.context
+            ),
+        )
     feedback = task.feedback or default_feedback
     if verdict.kind == "compress" and value is not None and task.schema is not None:
         st.last_value, st.last_verdict = value, verdict
@@ -399,8 +412,14 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, fini
             return finish(
                 st,
                 Outcome(
-                    task.key, value, flagged=True, flag_reason=f"over budget after {st.compressions} compressions: {verdict.message}",
-                    attempts=st.answers, compressions=st.compressions, response=resp, context=st.context,
+                    task.key,
+                    value,
+                    flagged=True,
+                    flag_reason=f"over budget after {st.compressions} compressions: {verdict.message}",
+                    attempts=st.answers,
+                    compressions=st.compressions,
+                    response=resp,
+                    context=st.context,
                 ),
             )
         st.compressions += 1
@@ -418,17 +437,29 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, fini
             best, best_resp, best_context, best_verdict = st.best
             return finish(
                 st,
-                Outcome(task.key, best, flagged=True, flag_reason=f"{best_verdict.message} (after {st.answers} attempts)",
-                        attempts=st.answers, compressions=st.compressions, response=best_resp, context=best_context),
+                Outcome(
+                    task.key,
+                    best,
+                    flagged=True,
+                    flag_reason=f"{best_verdict.message} (after {st.answers} attempts)",
+                    attempts=st.answers,
+                    compressions=st.compressions,
+                    response=best_resp,
+                    context=best_context,
+                ),
             )
         if st.last_value is not None:
             # A compression made things invalid: keep the last valid (over-budget) answer, flagged.
             return finish(
                 st,
                 Outcome(
-                    task.key, st.last_value, flagged=True,
-                    flag_reason=f"over budget ({st.last_verdict.message if st.last_verdict else ''}); compression failed: {verdict.message}",
-                    attempts=st.answers, compressions=st.compressions,
+                    task.key,
+                    st.last_value,
+                    flagged=True,
+                    flag_reason=f"over budget ({st.last_verdict.message if st.last_verdict else ''}); "
+                    f"compression failed: {verdict.message}",
+                    attempts=st.answers,
+                    compressions=st.compressions,
                 ),
             )
         finish(st, Outcome(task.key, None, attempts=st.answers, compressions=st.compressions, error=verdict.message))
@@ -444,12 +475,18 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, fini
     return None
 
 
-def engine_judge(engine: Engine, *, max_tokens: int = 800, attempts: int = 3) -> Callable[[list[dict[str, str]], type[BaseModel]], BaseModel]:
+def engine_judge(
+    engine: Engine, *, max_tokens: int = 800, attempts: int = 3
+) -> Callable[[list[dict[str, str]], type[BaseModel]], BaseModel]:
     """A ``judge(messages, schema) -> value`` callable over any engine (schema-constrained, validated,
     retried with feedback); raises :class:`LLMError` when no valid answer comes within ``attempts``."""
 
     def judge(messages: list[dict[str, str]], schema: type[BaseModel]) -> BaseModel:
-        [out] = run_tasks(engine, [Task(key="judge", messages=list(messages), schema=schema, max_tokens=max_tokens)], attempts=attempts)
+        [out] = run_tasks(
+            engine,
+            [Task(key="judge", messages=list(messages), schema=schema, max_tokens=max_tokens)],
+            attempts=attempts,
+        )
         if out.value is None:
             raise LLMError(f"judge: no valid {schema.__name__} after {out.attempts} answers: {out.error}", step="judge")
         return out.value

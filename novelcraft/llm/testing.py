@@ -6,8 +6,8 @@ handling; use a real backend (the embedded model) to test that prompts and schem
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .types import LLMRequest, LLMResponse
 
@@ -36,11 +36,26 @@ class ScriptedEngine:
                 out.append(LLMResponse(key=req.key, text="", error=f"{type(answer).__name__}: {answer}"))
             else:
                 n_prompt = sum(len(m["content"].split()) for m in req.messages)
-                out.append(LLMResponse(key=req.key, text=answer, prompt_tokens=n_prompt, completion_tokens=len(answer.split()), finish_reason="stop"))
+                out.append(
+                    LLMResponse(
+                        key=req.key,
+                        text=answer,
+                        prompt_tokens=n_prompt,
+                        completion_tokens=len(answer.split()),
+                        finish_reason="stop",
+                    )
+                )
         return out
 
     def close(self) -> None:
         pass
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """The importable names among ``modules`` that are not installed (tests skip with them as the reason)."""
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
 def write_random_lora(model_dir: str | Path, out: str | Path, rank: int = 8, seed: int = 0) -> Path:
@@ -66,9 +81,19 @@ def write_random_lora(model_dir: str | Path, out: str | Path, rank: int = 8, see
             tensors[f"{prefix}.lora_B.weight"] = (torch.randn(out_dim, rank, generator=gen) * 0.05).to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out / "adapter_model.safetensors"))
-    (out / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank,
-        "target_modules": list(outs), "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False,
-        "base_model_name_or_path": None,
-    }))
+    (out / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "task_type": "CAUSAL_LM",
+                "r": rank,
+                "lora_alpha": 2 * rank,
+                "target_modules": list(outs),
+                "lora_dropout": 0.0,
+                "bias": "none",
+                "fan_in_fan_out": False,
+                "base_model_name_or_path": None,
+            }
+        )
+    )
     return out

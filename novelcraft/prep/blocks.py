@@ -8,8 +8,8 @@ sentence boundaries (then at word boundaries as a last resort), never dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..models import Block
 from ..tokens import TokenCounter
@@ -140,9 +140,7 @@ def make_blocks(text: str, counter: TokenCounter, *, min_tokens: int = 75, max_t
             cur = []
         cur.append(u)
         # the estimate can overshoot by the join tokens, so confirm the minimum with an exact count
-        if _estimate(cur) >= min_tokens and (
-            len(cur) == 1 or counter.count(_join_units(cur)) >= min_tokens
-        ):
+        if _estimate(cur) >= min_tokens and (len(cur) == 1 or counter.count(_join_units(cur)) >= min_tokens):
             groups.append(cur)
             cur = []
     if cur:

@@ -6,13 +6,13 @@ import re
 import unicodedata
 from pathlib import Path
 
+from ..errors import StructureError
+from ..models import Block, Book, BookMeta, Chapter, ReferenceSection, Scene
+from ..tokens import TokenCounter
 from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes_counted
 from .clean import CleanBook, Section, clean_markdown
-from ..errors import StructureError
 from .ingest import RawBook, ingest_book
-from ..models import Block, Book, BookMeta, Chapter, ReferenceSection, Scene
 from .recipe import PrepRecipe
-from ..tokens import TokenCounter
 
 
 def slugify(text: str) -> str:
@@ -31,9 +31,7 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
-def _scenes_for(
-    blocks: list[Block], counter: TokenCounter, recipe: PrepRecipe
-) -> list[tuple[list[Block], int]]:
+def _scenes_for(blocks: list[Block], counter: TokenCounter, recipe: PrepRecipe) -> list[tuple[list[Block], int]]:
     """(scene blocks, exact scene tokens) for one chapter or reference section."""
     if not blocks or recipe.segmentation.method == "none":
         return []
@@ -42,7 +40,13 @@ def _scenes_for(
 
 
 def scene_from_blocks(
-    scene_id: int, group: list[Block], tokens: int, chapter_index: int, chapter_title: str | None, *, is_reference: bool = False
+    scene_id: int,
+    group: list[Block],
+    tokens: int,
+    chapter_index: int,
+    chapter_title: str | None,
+    *,
+    is_reference: bool = False,
 ) -> Scene:
     """A scene made of consecutive blocks of one chapter (or reference section)."""
     return Scene(
@@ -74,8 +78,10 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
     reference: list[ReferenceSection] = []
     scenes: list[Scene] = []
     ref_scenes: list[tuple[ReferenceSection, list[tuple[list[Block], int]]]] = []
-    for i, (sec, ntok) in enumerate(zip(sections, section_tokens)):
-        blocks = make_blocks(sec.text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens)
+    for sec, ntok in zip(sections, section_tokens):
+        blocks = make_blocks(
+            sec.text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens
+        )
         if sec.kind == "chapter":
             ch = Chapter(
                 index=len(chapters) + 1,
@@ -150,6 +156,8 @@ def render_clean_markdown(clean: CleanBook) -> str:
     """Human-readable stage-2 file: reference sections (flagged) then chapters."""
     parts = []
     for ref in clean.reference:
-        parts.append(f"<!-- reference: {ref.kind} -->\n\n# {ref.title or ref.heading}\n\n" + "\n\n".join(ref.paragraphs))
+        parts.append(
+            f"<!-- reference: {ref.kind} -->\n\n# {ref.title or ref.heading}\n\n" + "\n\n".join(ref.paragraphs)
+        )
     parts.extend(ch.text for ch in clean.chapters)
     return "\n\n".join(parts) + "\n"

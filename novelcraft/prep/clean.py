@@ -7,8 +7,8 @@ headers and licenses, contents tables, footnote links, numbered or titled headin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pydantic import Field
 
@@ -45,9 +45,7 @@ def strip_gutenberg(md: str) -> str:
 _IMAGE = re.compile(r"\[?!\[(?:\\.|[^\]\\])*\]\([^)]*\)(?:\]\([^)]*\))?")
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
 # Footnote markers: "[^(\[5\])](#..fn-5)", "[\[5\]](#...)", "[^5]" (GFM), "[5](#..)"
-_FN_MARK = re.compile(
-    r"\[\^?\(?\\?\[?\s*(?:\d+|[*†‡§]|[ivxlcdm]+)\s*\\?\]?\)?\]\(#[^)]*\)|\[\^[\w-]+\](?!:)", re.I
-)
+_FN_MARK = re.compile(r"\[\^?\(?\\?\[?\s*(?:\d+|[*†‡§]|[ivxlcdm]+)\s*\\?\]?\)?\]\(#[^)]*\)|\[\^[\w-]+\](?!:)", re.I)
 _FN_DEF_LINK = re.compile(r"^\[\\?\[?\s*(\d+|[*†‡§]|[ivxlcdm]+)\s*\\?\]?\]\(#[^)]*\)\s*(.*)$", re.I | re.S)
 _FN_DEF_GFM = re.compile(r"^\[\^([\w-]+)\]:\s*(.*)$", re.S)
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
@@ -121,9 +119,7 @@ def clean_paragraphs(paragraphs: Iterable[str]) -> list[str]:
         if _HR.match(p) or re.fullmatch(r"[\\*\s]+", p):
             out.append("* * *")
             continue
-        if _TABLE_LINE.match(p.split("\n")[0]) and all(
-            not re.sub(r"[|\-:\s]", "", ln) for ln in p.split("\n")
-        ):
+        if _TABLE_LINE.match(p.split("\n")[0]) and all(not re.sub(r"[|\-:\s]", "", ln) for ln in p.split("\n")):
             continue
         c = clean_inline(p)
         if c:
@@ -182,7 +178,25 @@ def reference_kind(heading: str, extra_titles: Iterable[str] = ()) -> str | None
     return None
 
 
-_SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to", "with"}
+_SMALL_WORDS = {
+    "a",
+    "an",
+    "and",
+    "as",
+    "at",
+    "but",
+    "by",
+    "for",
+    "from",
+    "in",
+    "into",
+    "of",
+    "on",
+    "or",
+    "the",
+    "to",
+    "with",
+}
 
 
 def smart_title(text: str) -> str:
@@ -223,10 +237,14 @@ def classify_heading(text: str, extra_reference_titles: Iterable[str] = ()) -> H
         return HeadingInfo("end")
     m = _CHAPTER_RE.match(t)
     if m:
-        return HeadingInfo("chapter", m.group("label").rstrip(".").lower(), m.group("num"), _strip_title(m.group("title")) or None)
+        return HeadingInfo(
+            "chapter", m.group("label").rstrip(".").lower(), m.group("num"), _strip_title(m.group("title")) or None
+        )
     m = _CONTAINER_RE.match(t)
     if m:
-        return HeadingInfo("container", m.group("label").rstrip(".").lower(), m.group("num"), _strip_title(m.group("title")) or None)
+        return HeadingInfo(
+            "container", m.group("label").rstrip(".").lower(), m.group("num"), _strip_title(m.group("title")) or None
+        )
     kind = reference_kind(t, extra_reference_titles)
     if kind:
         return HeadingInfo("reference", reference_kind=kind, title=t)
@@ -361,7 +379,9 @@ def structure_book(
             (
                 k
                 for k, (h, _, body) in enumerate(groups)
-                if infos[k].kind == "other" and not _is_title_line(h or "", title, author) and _words(body) >= min_chapter_words
+                if infos[k].kind == "other"
+                and not _is_title_line(h or "", title, author)
+                and _words(body) >= min_chapter_words
             ),
             None,
         )
@@ -379,7 +399,13 @@ def structure_book(
     def add_reference(kind: str, heading: str, body: list[str]) -> None:
         if body:
             reference.append(
-                Section(heading=heading, source_heading=heading, paragraphs=list(body), title=smart_title(heading), kind=kind)
+                Section(
+                    heading=heading,
+                    source_heading=heading,
+                    paragraphs=list(body),
+                    title=smart_title(heading),
+                    kind=kind,
+                )
             )
 
     for k, ((heading, _lvl, body), info) in enumerate(zip(groups, infos)):
@@ -395,7 +421,10 @@ def structure_book(
                 add_reference(info.reference_kind or "other", heading or "", body)
             continue
         if info.kind == "container":
-            part = " ".join(x for x in [f"{info.label.capitalize()} {info.number.upper() if re.fullmatch('[ivxlcdm]+', info.number, re.I) else info.number}", info.title and f"— {smart_title(info.title)}"] if x)
+            number = info.number.upper() if re.fullmatch("[ivxlcdm]+", info.number, re.I) else info.number
+            part = " ".join(
+                x for x in [f"{info.label.capitalize()} {number}", info.title and f"— {smart_title(info.title)}"] if x
+            )
             if _words(body) >= min_chapter_words and not in_front:
                 chapters.append(_chapter(heading or "", info, body, part))
             elif body and not in_front and chapters:
@@ -485,6 +514,12 @@ def clean_markdown(
             lines.append(f"[{marker}] {text}")
         if lines:
             book.reference.append(
-                Section(heading="Footnotes", source_heading="Footnotes", paragraphs=lines, title="Footnotes", kind="footnotes")
+                Section(
+                    heading="Footnotes",
+                    source_heading="Footnotes",
+                    paragraphs=lines,
+                    title="Footnotes",
+                    kind="footnotes",
+                )
             )
     return book

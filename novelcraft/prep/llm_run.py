@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
@@ -77,7 +78,9 @@ class LLMStageResult:
 class StageRunner:
     """Runs one stage's tasks through the engine with the recipe's retries, store, debug log and stats."""
 
-    def __init__(self, engine: Engine, recipe: PrepRecipe, run_dir: Path, *, progress: bool, engine_identity: str) -> None:
+    def __init__(
+        self, engine: Engine, recipe: PrepRecipe, run_dir: Path, *, progress: bool, engine_identity: str
+    ) -> None:
         self.engine = engine
         self.recipe = recipe
         self.llm_dir = run_dir / "llm"
@@ -151,9 +154,17 @@ def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCount
         if value is None:
             continue
         s.book.meta.world_context = value.render()
-        save("04_world_context.json", s.book_dir, WorldContextFile(
-            world_context=value, rendered=s.book.meta.world_context, tokens=counter.count(s.book.meta.world_context),
-            flagged=o.flagged, flag_reason=o.flag_reason))
+        save(
+            "04_world_context.json",
+            s.book_dir,
+            WorldContextFile(
+                world_context=value,
+                rendered=s.book.meta.world_context,
+                tokens=counter.count(s.book.meta.world_context),
+                flagged=o.flagged,
+                flag_reason=o.flag_reason,
+            ),
+        )
 
 
 def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
@@ -184,8 +195,11 @@ def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter
             by_chapter[ch.index] = starts
         s.book.scenes = scenes_from_starts(s.book, by_chapter, counter, recipe)
         s.book.meta.total_scenes = len(s.book.scenes)
-        save("05_scenes.json", s.book_dir, ScenesFile(atomic_starts={str(k): v for k, v in by_chapter.items()},
-                                                     scenes=s.book.scenes))
+        save(
+            "05_scenes.json",
+            s.book_dir,
+            ScenesFile(atomic_starts={str(k): v for k, v in by_chapter.items()}, scenes=s.book.scenes),
+        )
 
 
 def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
@@ -202,7 +216,9 @@ def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, s
     steps = max((len(c[1]) for c in chains), default=0)
     for step in range(steps):
         live = [(i, c) for i, c in enumerate(chains) if step < len(c[1])]
-        tasks = [summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe) for i, c in live]
+        tasks = [
+            summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe) for i, c in live
+        ]
         outcomes = r.run("summaries", tasks, f"summaries {step + 1}/{steps}")
         for (i, (s, scenes, _)), o in zip(live, outcomes):
             # a summary that stayed invalid carries the previous one forward (none yet: the scene has none)
@@ -229,7 +245,9 @@ def _instructions(r: StageRunner, states: list[BookState], counter: TokenCounter
         s.instructions[sc.scene_id] = value
         sc.instruction = value.render()
     for s in states:
-        save("07_instructions.json", s.book_dir, InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())}))
+        save(
+            "07_instructions.json", s.book_dir, InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())})
+        )
 
 
 def run_llm_stages(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Annotated, Any, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import Field, create_model
 
@@ -140,7 +141,7 @@ def fallback_boundaries(tokens: Sequence[int], target: int) -> list[int]:
     return starts
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def boundaries_schema(n_blocks: int, base: type[SceneBoundaries] = SceneBoundaries) -> type[SceneBoundaries]:
     """``base`` narrowed to one window: at most ``n_blocks`` starts, each in 0..n_blocks-1.
 
@@ -154,7 +155,9 @@ def boundaries_schema(n_blocks: int, base: type[SceneBoundaries] = SceneBoundari
     )
 
 
-def segmentation_task(book: Book, window: Window, chapter_heading: str, prompt: PromptTemplate, recipe: PrepRecipe) -> Task:
+def segmentation_task(
+    book: Book, window: Window, chapter_heading: str, prompt: PromptTemplate, recipe: PrepRecipe
+) -> Task:
     atomic = recipe.budgets.atomic
     tokens = [b.tokens for b in window.blocks]
     n = len(window.blocks)

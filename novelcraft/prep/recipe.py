@@ -89,7 +89,7 @@ class PrepRecipe(Recipe):
     stages: LLMStages = LLMStages()
 
     @model_validator(mode="after")
-    def _llm_needed(self) -> "PrepRecipe":
+    def _llm_needed(self) -> PrepRecipe:
         if self.segmentation.method == "llm" and self.llm is None:
             raise ValueError("segmentation.method 'llm' needs an llm section (backend, model)")
         return self

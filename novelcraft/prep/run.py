@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json, atomic_write_text, sha256_file
@@ -80,8 +81,14 @@ def prep_one(
     manifest = Manifest(book_dir / "manifest.json")
     source_sha = sha256_file(source)
 
-    def stage(name: str, fp: str, files: list[Path], run: Callable[[], Any], save: Callable[[Any], None],
-              load: Callable[[], Any]) -> Any:
+    def stage(
+        name: str,
+        fp: str,
+        files: list[Path],
+        run: Callable[[], Any],
+        save: Callable[[Any], None],
+        load: Callable[[], Any],
+    ) -> Any:
         if not force and manifest.done(name, fp):
             stats.stages_skipped.append(name)
             return load()
@@ -114,16 +121,28 @@ def prep_one(
         atomic_write_json(f_clean, clean)
 
     clean: CleanBook = stage(
-        "clean", fp_clean, [f_clean, f_clean_md], lambda: clean_raw_book(raw, recipe), save_clean,
+        "clean",
+        fp_clean,
+        [f_clean, f_clean_md],
+        lambda: clean_raw_book(raw, recipe),
+        save_clean,
         lambda: CleanBook.model_validate_json(f_clean.read_text(encoding="utf-8")),
     )
 
     f_book = book_dir / "03_book.json"
     fp_book = fingerprint(
-        "book", fp_clean, counter.name, recipe.budgets.model_dump(), recipe.segmentation.model_dump(), recipe.max_chapters
+        "book",
+        fp_clean,
+        counter.name,
+        recipe.budgets.model_dump(),
+        recipe.segmentation.model_dump(),
+        recipe.max_chapters,
     )
     book: Book = stage(
-        "book", fp_book, [f_book], lambda: build_book(raw, clean, counter, recipe),
+        "book",
+        fp_book,
+        [f_book],
+        lambda: build_book(raw, clean, counter, recipe),
         lambda b: atomic_write_json(f_book, b),
         lambda: Book.model_validate_json(f_book.read_text(encoding="utf-8")),
     )
@@ -136,7 +155,7 @@ def run_prep(
     recipe: PrepRecipe,
     *,
     counter: TokenCounter | None = None,
-    engine: "Engine | None" = None,
+    engine: Engine | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> PrepResult:
@@ -159,11 +178,17 @@ def run_prep(
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NovelcraftError(f"cannot create the run directory ({exc.strerror or exc})", path=run_dir,
-                              step="output_dir") from None
+        raise NovelcraftError(
+            f"cannot create the run directory ({exc.strerror or exc})", path=run_dir, step="output_dir"
+        ) from None
     write_resolved_recipe(recipe, run_dir)
-    stats = RunStats(command="prep", name=recipe.name, run_dir=str(run_dir), tokenizer=counter.name,
-                     engine=recipe.llm.identity() if recipe.llm else None)
+    stats = RunStats(
+        command="prep",
+        name=recipe.name,
+        run_dir=str(run_dir),
+        tokenizer=counter.name,
+        engine=recipe.llm.identity() if recipe.llm else None,
+    )
     done: list[tuple[Book, Path, ItemStats]] = []
     stems: dict[str, int] = {}
     for source in tqdm(sources, desc="prep", unit="book", disable=not progress):
@@ -192,7 +217,7 @@ def _run_llm(
     recipe: PrepRecipe,
     done: list[tuple[Book, Path, ItemStats]],
     counter: TokenCounter,
-    engine: "Engine | None",
+    engine: Engine | None,
     run_dir: Path,
     stats: RunStats,
     *,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..models import Book
 from ..recipes import Budgets
@@ -42,7 +43,7 @@ def _scene_label(scene: Any, pos: int) -> str:
 def _scene_budget_issues(
     file: str,
     scenes: Sequence[tuple[str | None, dict[str, Any]]],
-    counter: "TokenCounter",
+    counter: TokenCounter,
     budgets: Budgets,
 ) -> list[ValidationIssue]:
     """Token budgets of scene text, running summary (errors) and instruction (warnings), one batch."""
@@ -72,7 +73,7 @@ def _scene_budget_issues(
 
 
 def book_issues(
-    file: str, data: dict[str, Any], counter: "TokenCounter | None", budgets: Budgets
+    file: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
     issues = schema_issues(file, Book, data, _book_record_of(data))
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
@@ -145,7 +146,10 @@ def book_issues(
         if scene.get("chapter_index") == 0 and scene.get("is_reference") is not True:
             issues.append(
                 ValidationIssue(
-                    file, label, "is_reference", "chapter_index 0 marks a reference scene but is_reference is not true",
+                    file,
+                    label,
+                    "is_reference",
+                    "chapter_index 0 marks a reference scene but is_reference is not true",
                     "warning",
                 )
             )
@@ -176,7 +180,7 @@ def book_issues(
 
 
 def object_issues(
-    file: str, kind: str, data: dict[str, Any], counter: "TokenCounter | None", budgets: Budgets
+    file: str, kind: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
     model = schema_model(kind)
     issues = schema_issues(file, model, data)

@@ -22,8 +22,8 @@ def validate(args: argparse.Namespace) -> int:
         if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
             budgets = recipe.budgets
             counter = load_token_counter(recipe.tokenizer)
-        if hasattr(recipe, "chat_template") and isinstance(getattr(recipe, "chat_template"), str):
-            template = load_chat_template(recipe.chat_template, getattr(recipe, "tokenizer").name)
+        if hasattr(recipe, "chat_template") and isinstance(recipe.chat_template, str):
+            template = load_chat_template(recipe.chat_template, recipe.tokenizer.name)
     if args.tokenizer:
         counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
     if counter is not None and budgets is None:
@@ -63,8 +63,16 @@ def _schemas_arguments(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = [
-    Command("validate", "validate stage files, Book JSON, training JSONL, recipes and every file novelcraft writes",
-            _validate_arguments, "novelcraft.validate.cli:validate"),
-    Command("schemas", "write (or --check) the JSON Schema files of the records", _schemas_arguments,
-            "novelcraft.validate.cli:schemas"),
+    Command(
+        "validate",
+        "validate stage files, Book JSON, training JSONL, recipes and every file novelcraft writes",
+        _validate_arguments,
+        "novelcraft.validate.cli:validate",
+    ),
+    Command(
+        "schemas",
+        "write (or --check) the JSON Schema files of the records",
+        _schemas_arguments,
+        "novelcraft.validate.cli:schemas",
+    ),
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..chat_format import ChatTemplate
 from ..recipes import Budgets
@@ -80,7 +81,7 @@ def _read_text(path: Path) -> tuple[str | None, ValidationIssue | None]:
 def validate_file(
     path: str | Path,
     *,
-    counter: "TokenCounter | None" = None,
+    counter: TokenCounter | None = None,
     budgets: Budgets | None = None,
     skip_unknown: bool = False,
     chat_template: ChatTemplate | None = None,
@@ -147,7 +148,7 @@ def validate_file(
             file,
             None,
             None,
-            "unknown content: expected a Book JSON (meta + scenes), training JSONL ({\"messages\": [...]} per line), "
+            'unknown content: expected a Book JSON (meta + scenes), training JSONL ({"messages": [...]} per line), '
             f"a {'/'.join(OBJECT_KINDS)} JSON object, a recipe YAML with a kind: key, or a file novelcraft "
             f"writes ({', '.join(sorted({p for k in FILE_KINDS for p in k.names}))})",
         )
@@ -173,7 +174,7 @@ def iter_data_files(directory: str | Path) -> list[Path]:
 def validate_paths(
     paths: Iterable[str | Path],
     *,
-    counter: "TokenCounter | None" = None,
+    counter: TokenCounter | None = None,
     budgets: Budgets | None = None,
     chat_template: ChatTemplate | None = None,
 ) -> list[ValidationIssue]:
@@ -188,7 +189,9 @@ def validate_paths(
                     ValidationIssue(str(path), None, None, "no .json, .jsonl or .yaml files found", "warning")
                 )
             for f in files:
-                issues += validate_file(f, counter=counter, budgets=budgets, skip_unknown=True, chat_template=chat_template)
+                issues += validate_file(
+                    f, counter=counter, budgets=budgets, skip_unknown=True, chat_template=chat_template
+                )
         elif path.exists():
             issues += validate_file(path, counter=counter, budgets=budgets, chat_template=chat_template)
         else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -98,7 +99,7 @@ def schema_issues(
     return []
 
 
-def count_texts(counter: "TokenCounter", texts: Sequence[str]) -> list[int]:
+def count_texts(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
     return list(counter.count_batch(list(texts))) if texts else []
 
 

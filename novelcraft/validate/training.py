@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..chat_format import PROGRESS_PREFIX, USER_SECTIONS, ChatTemplate
 from ..models import RecordMeta, TrainingRecord
@@ -22,7 +23,7 @@ _PROGRESS_RE = re.compile(PROGRESS_LINE)
 _SECTION_RE = re.compile(r"<([A-Za-z_][\w-]*)>(.*?)</\1>", re.DOTALL)
 
 
-def _section_sizes(counter: "TokenCounter", messages: Sequence[dict[str, str]], total: int) -> str:
+def _section_sizes(counter: TokenCounter, messages: Sequence[dict[str, str]], total: int) -> str:
     """``system 250, user 1100 (world_context 423, ...), assistant 2900, template 18``."""
     texts = [m["content"] for m in messages]
     user_sections: list[tuple[int, str, str]] = []
@@ -64,7 +65,7 @@ def _user_section_issues(file: str, rec: str, field: str, content: str) -> list[
 def training_issues(
     file: str,
     rows: Sequence[tuple[int, Any]],
-    counter: "TokenCounter | None",
+    counter: TokenCounter | None,
     budgets: Budgets,
     template: ChatTemplate | None = None,
 ) -> list[ValidationIssue]:
@@ -127,6 +128,7 @@ def training_issues(
         limit = budgets.record.max_tokens
         template = template or ChatTemplate()
         totals = count_texts(counter, [template.render(msgs) for _, msgs in countable])
+        how = "as ChatML" if template.name == "qwen3_instruct_2507" else "with the tokenizer's chat template"
         for (num, msgs), total in zip(countable, totals):
             if total > limit:
                 sizes = _section_sizes(counter, msgs, total)
@@ -135,7 +137,7 @@ def training_issues(
                         file,
                         f"record {num}",
                         None,
-                        f"{total} tokens {'as ChatML' if template.name == 'qwen3_instruct_2507' else 'with the tokenizer chat template'}, budget is {limit} (budgets.record.max_tokens): {sizes}",
+                        f"{total} tokens {how}, budget is {limit} (budgets.record.max_tokens): {sizes}",
                     )
                 )
     return issues
@@ -187,7 +189,7 @@ def jsonl_rows(file: str, text: str) -> tuple[list[tuple[int, Any]], list[Valida
 
 
 def validate_jsonl(
-    file: str, text: str, counter: "TokenCounter | None", budgets: Budgets, template: ChatTemplate | None = None
+    file: str, text: str, counter: TokenCounter | None, budgets: Budgets, template: ChatTemplate | None = None
 ) -> list[ValidationIssue]:
     """Training records (or a metadata sidecar) one per line."""
     rows, issues = jsonl_rows(file, text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 np = pytest.importorskip("numpy", reason="numpy is needed for embeddings")

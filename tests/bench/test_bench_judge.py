@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from novelcraft.bench.judge import RUBRIC_CRITERIA, RubricScores, judge_novel, judge_summary, rubric_messages, rubric_template
+from novelcraft.bench.judge import (
+    RUBRIC_CRITERIA,
+    RubricScores,
+    judge_novel,
+    judge_summary,
+    rubric_messages,
+    rubric_template,
+)
 from novelcraft.bench.novel import Novel, NovelScene
 from novelcraft.errors import NovelcraftError
 

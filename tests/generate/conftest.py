@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.llm.types import LLMRequest
 from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.llm.types import LLMRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "data" / "seeds"

@@ -110,8 +110,7 @@ def make_random_lora(base_dir: str, out: Path) -> Path:
 
 @pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="needs peft (the llm extra)")
 def test_lora_adapter_changes_greedy_output(tmp_path):
-    from novelcraft.chat_format import default_system_prompt
-    from novelcraft.chat_format import scene_prompt
+    from novelcraft.chat_format import default_system_prompt, scene_prompt
     from novelcraft.generate.state import adapter_digest
     from novelcraft.llm import LLMConfig, LLMRequest, make_engine
     from novelcraft.llm.embedded import embedded_model_dir

@@ -12,8 +12,8 @@ from novelcraft.errors import NovelcraftError
 from novelcraft.generate import generate_novels, read_outline
 from novelcraft.generate.run import GenerateError
 from novelcraft.generate.state import load_state
-from novelcraft.llm.types import LLMResponse
 from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.llm.types import LLMResponse
 from novelcraft.models import WorldContext
 
 ROOT = Path(__file__).resolve().parents[2]

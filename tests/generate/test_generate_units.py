@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.chat_format import progress_percent, render_chatml, scene_messages
+from novelcraft.chat_format import progress_percent, render_chatml, scene_messages, scene_prompt
 from novelcraft.errors import NovelcraftError
 from novelcraft.generate import GenerateRecipe, StorySeed, load_seed
 from novelcraft.generate.outline import (
@@ -19,7 +19,6 @@ from novelcraft.generate.outline import (
     split_evenly,
     write_outline,
 )
-from novelcraft.chat_format import scene_prompt
 from novelcraft.generate.scene import check_scene, repetition_ratio, retry_note, trim_to_sentence_end
 from novelcraft.generate.seed import resolve_seed_paths
 from novelcraft.models import Instruction
@@ -196,3 +195,13 @@ def test_scene_text_cleaning_and_markdown_safety():
     md = "# T\n\n## Chapter 1: A\n\n" + markdown_safe(text) + "\n"
     novel = parse_markdown_novel(md)
     assert len(novel.scenes) == 1 and novel.scenes[0].chapter == 1
+
+
+def test_epub_is_reproducible(tmp_path):
+    from novelcraft.generate.output import write_epub
+
+    md = "# Chapter 1: The Tide\n\nThe harbour woke.\n"
+    a = write_epub(md, tmp_path / "a.epub", title="The Tide", author="A. Writer")
+    b = write_epub(md, tmp_path / "b.epub", title="The Tide", author="A. Writer")
+    c = write_epub(md + "\nMore.\n", tmp_path / "c.epub", title="The Tide", author="A. Writer")
+    assert a.read_bytes() == b.read_bytes() and a.read_bytes() != c.read_bytes()

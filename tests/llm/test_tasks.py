@@ -6,19 +6,29 @@ import json
 
 import pytest
 
-from novelcraft.llm.types import LLMError, LLMResponse
 from novelcraft.llm.tasks import Task, Verdict, parse_answer, run_tasks
-from novelcraft.runs import ResultStore, StageStats
 from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.llm.types import LLMError, LLMResponse
 from novelcraft.models import Instruction, SceneBoundaries
+from novelcraft.runs import ResultStore, StageStats
 
-GOOD = {"scene_goal": "Avis meets Ernest at dinner.", "characters_present": ["Avis", "Ernest"],
-        "emotional_beat": "wary fascination", "constraints": "first person"}
+GOOD = {
+    "scene_goal": "Avis meets Ernest at dinner.",
+    "characters_present": ["Avis", "Ernest"],
+    "emotional_beat": "wary fascination",
+    "constraints": "first person",
+}
 
 
 def task(key="t", gate=None, compress_attempts=2, schema=Instruction):
-    return Task(key=key, messages=[{"role": "user", "content": f"do {key}"}], schema=schema, max_tokens=100,
-                gate=gate, compress_attempts=compress_attempts)
+    return Task(
+        key=key,
+        messages=[{"role": "user", "content": f"do {key}"}],
+        schema=schema,
+        max_tokens=100,
+        gate=gate,
+        compress_attempts=compress_attempts,
+    )
 
 
 def test_parse_answer_kinds():
@@ -84,7 +94,11 @@ def test_compress_exhausted_keeps_last_answer_flagged():
 
 
 def test_pending_tasks_share_one_batch_per_round():
-    answers = {"a": iter(["bad", json.dumps(GOOD)]), "b": iter([json.dumps(GOOD)]), "c": iter(["bad", json.dumps(GOOD)])}
+    answers = {
+        "a": iter(["bad", json.dumps(GOOD)]),
+        "b": iter([json.dumps(GOOD)]),
+        "c": iter(["bad", json.dumps(GOOD)]),
+    }
     engine = ScriptedEngine(lambda req: next(answers[req.key]))
     outs = run_tasks(engine, [task("a"), task("b"), task("c")])
     assert all(o.ok for o in outs) and engine.batches == [3, 2]
@@ -127,7 +141,9 @@ def test_store_resumes_without_calls_and_without_duplicates(tmp_path):
 
 def test_store_ignores_a_torn_last_line(tmp_path):
     store_path = tmp_path / "stage.jsonl"
-    run_tasks(ScriptedEngine(lambda req: json.dumps(GOOD)), [task("a")], store=ResultStore(store_path), engine_identity="e")
+    run_tasks(
+        ScriptedEngine(lambda req: json.dumps(GOOD)), [task("a")], store=ResultStore(store_path), engine_identity="e"
+    )
     with store_path.open("a") as f:
         f.write('{"hash": "abc", "value": {"scene_')  # killed mid-write
     store = ResultStore(store_path)
@@ -158,7 +174,9 @@ def test_lazy_engine_loads_nothing_until_asked(monkeypatch):
     from novelcraft.llm import factory as engine_mod
 
     built = []
-    monkeypatch.setattr(engine_mod, "make_engine", lambda cfg: built.append(cfg) or ScriptedEngine(lambda r: json.dumps(GOOD)))
+    monkeypatch.setattr(
+        engine_mod, "make_engine", lambda cfg: built.append(cfg) or ScriptedEngine(lambda r: json.dumps(GOOD))
+    )
     lazy = engine_mod.LazyEngine(LLMConfig())
     assert lazy.name == "transformers:embedded" and not lazy.loaded and built == []
     [out] = run_tasks(lazy, [task()])

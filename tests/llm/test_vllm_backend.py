@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 
 import pytest
 from pydantic import BaseModel, Field
@@ -105,94 +104,24 @@ needs_embedded = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def engine():
-    from novelcraft.llm.factory import make_engine
-
-    cfg = LLMConfig(backend="vllm", vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048})
-    t0 = time.perf_counter()
-    eng = make_engine(cfg)
-    log.info("vLLM engine start: %.1f s", time.perf_counter() - t0)
-    yield eng
-    eng.close()
-
+# The common engine behaviour (structured, free text, mixed schemas, length, over-long prompts) is tested
+# for every backend in test_engine_contract.py; the engine fixtures are in conftest.py.
 
 
 @pytest.mark.slow
 @needs_vllm
 @needs_embedded
-def test_structured_batch_of_four_is_valid(engine):
-    traits = ["brave", "old", "cunning", "gentle"]
-    reqs = [
-        LLMRequest(key=f"c{i}", messages=chat(f"Describe a {t} character."), schema=Character, max_tokens=96)
-        for i, t in enumerate(traits)
-    ]
-    t0 = time.perf_counter()
-    out = engine.generate(reqs)
-    seconds = time.perf_counter() - t0
-    assert [r.key for r in out] == [r.key for r in reqs]
-    for req, resp in zip(reqs, out, strict=True):
-        assert resp.error is None, resp.error
-        Character.model_validate_json(resp.text)  # raises when the constrained decoding failed
-        assert resp.finish_reason == "stop"
-        assert resp.prompt_tokens == len(engine.encode(req))
-        assert 0 < resp.completion_tokens <= req.max_tokens
-    tokens = sum(r.completion_tokens for r in out)
-    log.info("vLLM structured: %d tokens in %.2f s (%.0f tok/s)", tokens, seconds, tokens / seconds)
+def test_prompt_tokens_match_the_engine_tokenizer(vllm_engine):
+    reqs = [LLMRequest(key="c", messages=chat("Describe a brave character."), schema=Character, max_tokens=96)]
+    [resp] = vllm_engine.generate(reqs)
+    assert resp.error is None and resp.prompt_tokens == len(vllm_engine.encode(reqs[0]))
 
 
 @pytest.mark.slow
 @needs_vllm
 @needs_embedded
-def test_plain_text_and_length_limit(engine):
-    reqs = [
-        LLMRequest(key="free", messages=chat("Write one sentence about the sea."), max_tokens=128),
-        LLMRequest(key="cut", messages=chat("Write a long story about a lighthouse keeper."), max_tokens=8),
-    ]
-    free, cut = engine.generate(reqs)
-    assert free.error is None and free.text.strip() and not free.text.lstrip().startswith("{")
-    assert free.finish_reason == "stop" and free.completion_tokens <= 128
-    assert cut.finish_reason == "length" and cut.truncated and cut.completion_tokens == 8
-
-
-@pytest.mark.slow
-@needs_vllm
-@needs_embedded
-def test_mixed_schemas_in_one_batch_keep_order(engine):
-    class Title(BaseModel):
-        title: str = Field(min_length=1, max_length=40)
-
-    reqs = [
-        LLMRequest(key="a", messages=chat("Describe a sailor."), schema=Character, max_tokens=96),
-        LLMRequest(key="b", messages=chat("Give a title for a novel about the sea."), schema=Title, max_tokens=48),
-        LLMRequest(key="c", messages=chat("Say hello."), max_tokens=32),
-        LLMRequest(key="d", messages=chat("Describe a baker."), schema=Character, max_tokens=96),
-    ]
-    a, b, c, d = engine.generate(reqs)
-    assert [r.key for r in (a, b, c, d)] == ["a", "b", "c", "d"]
-    Character.model_validate_json(a.text)
-    Title.model_validate_json(b.text)
-    Character.model_validate_json(d.text)
-    assert c.text.strip()
-
-
-@pytest.mark.slow
-@needs_vllm
-@needs_embedded
-def test_too_long_prompt_fails_alone(engine):
-    reqs = [
-        LLMRequest(key="long", messages=chat("word " * 3000), max_tokens=16),
-        LLMRequest(key="ok", messages=chat("Say hello."), max_tokens=16),
-    ]
-    long, ok = engine.generate(reqs)
-    assert long.error and "max_model_len 2048" in long.error and long.text == ""
-    assert ok.error is None and ok.completion_tokens > 0
-
-
-@pytest.mark.slow
-@needs_vllm
-@needs_embedded
-def test_shared_prefix_is_served_from_the_prefix_cache(engine):
+def test_shared_prefix_is_served_from_the_prefix_cache(vllm_engine):
+    engine = vllm_engine
     # Several KV blocks of shared system prompt, so whole blocks can be reused by the second batch.
     system = {"role": "system", "content": "You are a novelist. " + "The town by the sea was quiet. " * 80}
     first = [LLMRequest(key="p1", messages=(system, {"role": "user", "content": "Name a ship."}), max_tokens=8)]
@@ -214,8 +143,11 @@ def test_lora_adapter_is_applied(tmp_path):
 
     adapter = tmp_path / "adapter"
     write_random_lora(embedded_model_dir(), adapter)
-    cfg = LLMConfig(backend="vllm", adapter=str(adapter),
-                    vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048, "max_lora_rank": 8})
+    cfg = LLMConfig(
+        backend="vllm",
+        adapter=str(adapter),
+        vllm={"gpu_memory_utilization": 0.3, "max_model_len": 2048, "max_lora_rank": 8},
+    )
     req = [LLMRequest(key="sea", messages=chat("Write one sentence about the sea."), max_tokens=24)]
     with make_engine(cfg) as eng:
         assert eng.lora_request is not None and eng.lora_request.lora_path == str(adapter.resolve())

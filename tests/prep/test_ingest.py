@@ -131,8 +131,8 @@ def _make_epub(path, chapters):
 
 
 def test_empty_epub_fails_clearly(tmp_path, counter):
-    from novelcraft.prep.book import prep_book
     from novelcraft.errors import NovelcraftError
+    from novelcraft.prep.book import prep_book
     from novelcraft.prep.recipe import PrepRecipe
 
     path = _make_epub(tmp_path / "hollow.epub", ["<html><body><p></p></body></html>"])

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
-from novelcraft.prep.book import prep_book
 from novelcraft.errors import NovelcraftError
 from novelcraft.llm.testing import ScriptedEngine
 from novelcraft.memory import summary_progress_after, summary_progress_before
+from novelcraft.models import Block, Book
+from novelcraft.prep.book import prep_book
 from novelcraft.prep.llm_run import run_llm_stages
 from novelcraft.prep.llm_tasks import (
     annotate_blocks,
@@ -18,9 +19,8 @@ from novelcraft.prep.llm_tasks import (
     check_boundaries,
     fallback_boundaries,
 )
-from novelcraft.models import Block, Book
-from novelcraft.prep.run import run_prep
 from novelcraft.prep.recipe import PrepRecipe
+from novelcraft.prep.run import run_prep
 from novelcraft.validate import validate_file
 
 

@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from novelcraft import cli
-from novelcraft.prep.blocks import join_blocks
-from novelcraft.prep.book import prep_book
 from novelcraft.errors import StructureError
 from novelcraft.models import Book
-from novelcraft.prep.run import run_prep
+from novelcraft.prep.blocks import join_blocks
+from novelcraft.prep.book import prep_book
 from novelcraft.prep.recipe import PrepRecipe
+from novelcraft.prep.run import run_prep
 
 EXPECTED = {
     "iron-heel.epub": (25, "The Iron Heel", "Jack London"),

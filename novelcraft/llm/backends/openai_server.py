@@ -23,8 +23,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Sequence
+from typing import Any
 
 from ..config import LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
@@ -297,7 +298,7 @@ class OpenAIEngine:
         if client is not None:
             client.close()
 
-    def __enter__(self) -> "OpenAIEngine":
+    def __enter__(self) -> OpenAIEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ...errors import NovelcraftError
 from ..config import EMBEDDED_MODEL, LLMConfig
@@ -101,42 +102,60 @@ class TransformersEngine:
         return len(ids)
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
-        from outlines.inputs import Chat
-
         out: list[LLMResponse | None] = [None] * len(requests)
         n_prompt = [self.prompt_tokens(r.messages) for r in requests]
-        for req, n in zip(requests, n_prompt):
+        for i, (req, n) in enumerate(zip(requests, n_prompt)):
             if n + req.max_tokens > self.context_window:
-                raise LLMError(
-                    f"{req.key}: prompt of {n} tokens + {req.max_tokens} answer tokens exceeds the model's "
-                    f"context window of {self.context_window}",
-                    step="llm",
+                # like the server backends: this request fails alone, the batch goes on
+                out[i] = LLMResponse(
+                    key=req.key,
+                    text="",
+                    prompt_tokens=n,
+                    error=f"prompt of {n} tokens + {req.max_tokens} answer tokens exceeds the model's context "
+                    f"window of {self.context_window}",
                 )
         batch_size = self.config.transformers.batch_size
-        for schema, idxs in group_by_schema(requests):
-            gen = self._generator(schema)
-            for lo in range(0, len(idxs), batch_size):
-                part = idxs[lo : lo + batch_size]
-                max_tokens = max(requests[i].max_tokens for i in part)
-                prompts = [Chat(list(requests[i].messages)) for i in part]
-                if self.config.sampling.seed is not None:
-                    self._torch.manual_seed(self.config.sampling.seed)
-                t0 = time.perf_counter()
-                with self._torch.inference_mode():
-                    texts = gen.batch(prompts, **self._sampling_kwargs(max_tokens))
-                seconds = (time.perf_counter() - t0) / len(part)
-                for i, text in zip(part, texts):
-                    text = text if isinstance(text, str) else text[0]
-                    n_out = len(self.tokenizer.encode(text, add_special_tokens=False))
-                    out[i] = LLMResponse(
-                        key=requests[i].key,
-                        text=text,
-                        prompt_tokens=n_prompt[i],
-                        completion_tokens=n_out,
-                        finish_reason=_finish_reason(text, n_out, requests[i]),
-                        seconds=seconds,
-                    )
+        for schema, all_idxs in group_by_schema(requests):
+            # one generate() call has one max_new_tokens: batch requests of the same limit together
+            limits = sorted({requests[i].max_tokens for i in all_idxs if out[i] is None})
+            for max_tokens in limits:
+                idxs = [i for i in all_idxs if out[i] is None and requests[i].max_tokens == max_tokens]
+                self._generate_group(requests, idxs, schema, max_tokens, n_prompt, out, batch_size)
         return out  # type: ignore[return-value]
+
+    def _generate_group(
+        self,
+        requests: Sequence[LLMRequest],
+        idxs: list[int],
+        schema: Any,
+        max_tokens: int,
+        n_prompt: list[int],
+        out: list[LLMResponse | None],
+        batch_size: int,
+    ) -> None:
+        from outlines.inputs import Chat
+
+        gen = self._generator(schema)
+        for lo in range(0, len(idxs), batch_size):
+            part = idxs[lo : lo + batch_size]
+            prompts = [Chat(list(requests[i].messages)) for i in part]
+            if self.config.sampling.seed is not None:
+                self._torch.manual_seed(self.config.sampling.seed)
+            t0 = time.perf_counter()
+            with self._torch.inference_mode():
+                texts = gen.batch(prompts, **self._sampling_kwargs(max_tokens))
+            seconds = (time.perf_counter() - t0) / len(part)
+            for i, text in zip(part, texts):
+                text = text if isinstance(text, str) else text[0]
+                n_out = len(self.tokenizer.encode(text, add_special_tokens=False))
+                out[i] = LLMResponse(
+                    key=requests[i].key,
+                    text=text,
+                    prompt_tokens=n_prompt[i],
+                    completion_tokens=n_out,
+                    finish_reason=_finish_reason(text, n_out, requests[i]),
+                    seconds=seconds,
+                )
 
     def close(self) -> None:
         self._generators.clear()

