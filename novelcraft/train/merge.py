@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
-from .render import resource_file
+from .common import resource_file
 from .toolenv import ToolEnvError, find_toolenv, run_captured, run_streaming, tool_env, tool_python
 
 log = logging.getLogger(__name__)

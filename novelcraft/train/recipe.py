@@ -10,33 +10,24 @@ something a typed field already controls: each setting has exactly one place.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ..recipes import RECIPE_VERSION, Strict
+from .common import (
+    ATTENTION_MODULES,
+    QWEN3_MOE_EXPERT_PARAMETERS,
+    ROUTER_TARGETS,
+    TOOLS,
+    managed_keys,
+    tool_keys,
+)
 
 Tool = Literal["axolotl", "swift"]
-TOOLS: tuple[str, ...] = ("axolotl", "swift")
 
-#: The fused expert weights of Qwen3-MoE in transformers 5 (3-D parameters, not nn.Linear modules).
-QWEN3_MOE_EXPERT_PARAMETERS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
-ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
-#: Module names that would wrap the MoE router (``mlp.gate``); the router stays frozen.
-ROUTER_TARGETS = {"gate", "mlp.gate", "router", "all-linear"}
-
-
-@lru_cache(maxsize=4)
-def tool_keys(tool: str) -> frozenset[str]:
-    """Top-level configuration keys the installed version of ``tool`` accepts (shipped allow-list)."""
-    from .render import resource_file
-
-    text = resource_file(f"{tool}_keys.txt").read_text(encoding="utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    )
+__all__ = ["ATTENTION_MODULES", "QWEN3_MOE_EXPERT_PARAMETERS", "TOOLS", "TrainRecipe", "tool_keys"]
 
 
 class TrainData(Strict):
@@ -108,7 +99,7 @@ class Distributed(Strict):
     num_gpus: int = Field(1, ge=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Distributed":
+    def _consistent(self) -> Distributed:
         if self.strategy == "none" and self.num_gpus != 1:
             raise ValueError("num_gpus > 1 needs strategy fsdp or deepspeed_zero3")
         if self.strategy != "none" and self.num_gpus < 2:
@@ -159,7 +150,7 @@ class TrainRecipe(Strict):
         return Path(self.output_dir) / self.name
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "TrainRecipe":
+    def _cross_checks(self) -> TrainRecipe:
         if self.quantize_moe_experts:
             if self.tool != "axolotl":
                 raise ValueError("quantize_moe_experts is an axolotl option; set it to false for swift")
@@ -183,8 +174,6 @@ class TrainRecipe(Strict):
         return self
 
     def _check_tool_config(self) -> None:
-        from .render import render_tool_config
-
         known = tool_keys(self.tool)
         unknown = sorted(k for k in self.tool_config if k not in known)
         if unknown:
@@ -192,8 +181,8 @@ class TrainRecipe(Strict):
                 f"tool_config: unknown {self.tool} key(s) {', '.join(unknown)} (misspelled? see "
                 f"novelcraft/resources/train/{self.tool}_keys.txt)"
             )
-        managed = render_tool_config(self.model_copy(update={"tool_config": {}}), Path("."))
-        clash = sorted(k for k in self.tool_config if k in managed.config)
+        managed = managed_keys(self.tool, device=self.device, chat_template=self.chat_template)
+        clash = sorted(k for k in self.tool_config if k in managed)
         if clash:
             raise ValueError(
                 f"tool_config: {', '.join(clash)} already set by the recipe's own fields; set it there"

@@ -10,28 +10,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from .recipe import TrainRecipe
+from .common import END_OF_TURN, SWIFT_INSTRUCT_TEMPLATE, instruct_2507_template
+from .recipe import TrainRecipe
 
-#: Chat template of Qwen3-30B-A3B-Instruct-2507 for system/user/assistant records (no think blocks).
-INSTRUCT_2507_TEMPLATE_FILE = "qwen3_instruct_2507.jinja"
-#: MS-SWIFT's template for the same format (``qwen3`` would add empty think blocks).
-SWIFT_INSTRUCT_TEMPLATE = "qwen3_nothinking"
-END_OF_TURN = "<|im_end|>"
-
-
-def resource_file(name: str) -> Path:
-    """A file shipped in ``novelcraft/resources/train`` (a real path: some run in other interpreters)."""
-    return Path(__file__).resolve().parents[1] / "resources" / "train" / name
-
-
-def instruct_2507_template() -> str:
-    """The Jinja chat template shipped with novelcraft (plain ChatML, no think blocks)."""
-    return resource_file(INSTRUCT_2507_TEMPLATE_FILE).read_text(encoding="utf-8")
+__all__ = ["RenderedConfig", "render_axolotl", "render_swift", "render_tool_config", "steps_per_epoch"]
 
 
 @dataclass
@@ -52,7 +38,7 @@ def _abs(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def steps_per_epoch(recipe: "TrainRecipe", n_train: int | None) -> int | None:
+def steps_per_epoch(recipe: TrainRecipe, n_train: int | None) -> int | None:
     """Optimizer steps in one epoch over ``n_train`` records (None when the count is unknown)."""
     if not n_train:
         return None
@@ -84,7 +70,7 @@ def _zero3_config(bf16: bool) -> dict[str, Any]:
     }
 
 
-def render_axolotl(recipe: "TrainRecipe", run_dir: str | Path) -> RenderedConfig:
+def render_axolotl(recipe: TrainRecipe, run_dir: str | Path) -> RenderedConfig:
     """The Axolotl YAML of ``recipe`` (keys of axolotl's ``AxolotlInputConfig``)."""
     run_dir = Path(run_dir)
     t = recipe.training
@@ -182,7 +168,7 @@ def render_axolotl(recipe: "TrainRecipe", run_dir: str | Path) -> RenderedConfig
     return RenderedConfig("axolotl", "axolotl.yaml", cfg, side)
 
 
-def render_swift(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
+def render_swift(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
     """The MS-SWIFT ``swift sft`` YAML of ``recipe`` (keys of swift's ``SftArguments``)."""
     run_dir = Path(run_dir)
     t = recipe.training
@@ -273,7 +259,7 @@ def render_swift(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None
     return RenderedConfig("swift", "swift.yaml", cfg, {})
 
 
-def render_tool_config(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
+def render_tool_config(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
     """The native config of ``recipe.tool`` for a run in ``run_dir`` (``n_train``: train records, for
     tools that count evaluation steps rather than evaluations per epoch)."""
     if recipe.tool == "axolotl":

@@ -28,7 +28,8 @@ from ..io import atomic_write_json, atomic_write_text
 from ..models import TrainingRecord
 from ..recipes import write_resolved_recipe
 from .recipe import TrainRecipe
-from .render import RenderedConfig, render_tool_config, resource_file
+from .common import resource_file
+from .render import RenderedConfig, render_tool_config
 from .toolenv import find_toolenv, run_captured, run_streaming, tool_env, tool_python
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Run inside a tool venv: load a trained adapter back onto its base model with PEFT and inspect it.
 
-    python check_adapter.py BASE_DIR ADAPTER_DIR
+    python inspect_adapter.py BASE_DIR ADAPTER_DIR
 
 Prints one JSON line: the LoRA tensors found, how many lora_B matrices are still all zero (they start
 at zero, so a zero one after training means no gradient reached it), whether expert (3-D) parameters

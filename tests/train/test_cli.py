@@ -1,0 +1,32 @@
+"""``novelcraft train`` / ``merge`` / ``make-tiny-moe``: argument parsing and clear errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from novelcraft.errors import NovelcraftError
+from novelcraft.train.cli import register
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = {"axolotl": ROOT / "recipes/train/axolotl-cpu-smoke.yaml", "swift": ROOT / "recipes/train/swift-cpu-smoke.yaml"}
+
+
+def test_cli_register_parses_train_and_merge(tmp_path, monkeypatch):
+    parser = argparse.ArgumentParser(prog="novelcraft")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", str(SMOKE["axolotl"]), "lora.r=4", "--check"])
+    assert args.check and args.overrides == ["lora.r=4"]
+    args = parser.parse_args(["merge", "runs/x/output", "runs/x/merged", "--gguf", "x.gguf"])
+    assert args.dtype == "bfloat16"
+    monkeypatch.setenv("NOVELCRAFT_TOOLENV_DIR", str(tmp_path / "none"))
+    monkeypatch.delenv("NOVELCRAFT_SWIFT_VENV", raising=False)
+    args = parser.parse_args(["train", str(SMOKE["swift"]), f"output_dir={tmp_path}", "--check"])
+    with pytest.raises(NovelcraftError, match="no swift virtualenv"):
+        args.func(args)
+    args = parser.parse_args(["merge", str(tmp_path), str(tmp_path / "m"), "--gguf", str(tmp_path / "m.gguf")])
+    monkeypatch.delenv("LLAMA_CPP_CONVERT", raising=False)
+    with pytest.raises(NovelcraftError, match="convert_hf_to_gguf.py"):
+        args.func(args)
