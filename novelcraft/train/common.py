@@ -23,6 +23,9 @@ INSTRUCT_2507_TEMPLATE_FILE = "qwen3_instruct_2507.jinja"
 SWIFT_INSTRUCT_TEMPLATE = "qwen3_nothinking"
 END_OF_TURN = "<|im_end|>"
 
+#: swift ``tuner_type`` registered by the shipped plugin that gives target_parameters their own rank.
+SWIFT_EXPERT_RANK_TUNER = "novelcraft_lora"
+
 
 def resource_file(name: str) -> Path:
     """A file shipped in ``novelcraft/resources/train`` (a real path: some run in other interpreters)."""
@@ -50,6 +53,7 @@ _AXOLOTL_MANAGED = frozenset(
     {
         "base_model", "adapter", "load_in_4bit", "quantize_moe_experts",
         "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_parameters",
+        "lora_rank_pattern", "lora_alpha_pattern",
         "chat_template", "eot_tokens",
         "datasets", "test_datasets", "val_set_size", "dataset_prepared_path", "output_dir",
         "sequence_len", "sample_packing", "num_epochs", "max_steps",
@@ -61,7 +65,7 @@ _AXOLOTL_MANAGED = frozenset(
 )  # fmt: skip
 _SWIFT_MANAGED = frozenset(
     {
-        "model", "model_type", "torch_dtype", "tuner_type",
+        "model", "model_type", "torch_dtype", "tuner_type", "external_plugins",
         "quant_method", "quant_bits", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
         "lora_rank", "lora_alpha", "lora_dropout", "target_modules", "target_parameters",
         "dataset", "val_dataset", "split_dataset_ratio", "loss_scale", "max_length", "truncation_strategy",

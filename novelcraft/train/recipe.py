@@ -40,10 +40,19 @@ class TrainData(Strict):
 
 
 class LoraSettings(Strict):
-    """LoRA adapter. Experts are fused 3-D parameters in transformers 5 and take ``target_parameters``."""
+    """LoRA adapter. Experts are fused 3-D parameters in transformers 5 and take ``target_parameters``.
 
-    r: int = Field(64, ge=1)
+    PEFT gives every expert its own A/B pair, so an expert rank costs ``num_experts`` times what the same
+    rank costs on one matrix; ``expert_r`` / ``expert_alpha`` set it apart from the attention's ``r`` /
+    ``alpha`` (rendered as PEFT ``rank_pattern`` / ``alpha_pattern`` on the target parameters).
+    """
+
+    r: int = Field(64, ge=1, description="rank of target_modules (attention)")
     alpha: int = Field(128, ge=1)
+    expert_r: int | None = Field(None, ge=1, description="rank of each expert's adapter (target_parameters); default: r")
+    expert_alpha: int | None = Field(
+        None, ge=1, description="alpha of the expert adapters; default: expert_r * alpha / r (the attention's scaling)"
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="must be 0 with target_parameters (PEFT)")
     target_modules: list[str] = Field(default_factory=lambda: list(ATTENTION_MODULES))
     target_parameters: list[str] = Field(
@@ -62,12 +71,44 @@ class LoraSettings(Strict):
         return value
 
     @model_validator(mode="after")
-    def _dropout_with_parameters(self) -> "LoraSettings":
+    def _dropout_with_parameters(self) -> LoraSettings:
         if self.target_parameters and self.dropout != 0.0:
             raise ValueError("dropout must be 0 when target_parameters is set (PEFT cannot drop out 3-D weights)")
         if not self.target_modules and not self.target_parameters:
             raise ValueError("target_modules and target_parameters are both empty: nothing to train")
+        if (self.expert_r or self.expert_alpha) and not self.target_parameters:
+            raise ValueError("expert_r / expert_alpha need target_parameters (the experts to adapt)")
+        if self.expert_alpha is None and self.expert_r is not None and (self.expert_r * self.alpha) % self.r:
+            raise ValueError(
+                f"expert_r {self.expert_r} * alpha {self.alpha} / r {self.r} is not a whole number: set expert_alpha"
+            )
         return self
+
+    @property
+    def expert_rank(self) -> int:
+        """Rank of each expert adapter."""
+        return self.expert_r or self.r
+
+    @property
+    def expert_lora_alpha(self) -> int:
+        """Alpha of the expert adapters (keeps the attention's alpha / r unless set)."""
+        if self.expert_alpha is not None:
+            return self.expert_alpha
+        return self.expert_rank * self.alpha // self.r
+
+    @property
+    def separate_expert_rank(self) -> bool:
+        """True when the experts' rank or alpha differ from the attention's (rendered as patterns)."""
+        return bool(self.target_parameters) and (self.expert_rank, self.expert_lora_alpha) != (self.r, self.alpha)
+
+    def rank_pattern(self) -> dict[str, int]:
+        """PEFT ``rank_pattern``: each target parameter's name (matched as a suffix of the full parameter
+        name, e.g. ``model.layers.0.mlp.experts.gate_up_proj``) to the expert rank; empty when not separate."""
+        return {p: self.expert_rank for p in self.target_parameters} if self.separate_expert_rank else {}
+
+    def alpha_pattern(self) -> dict[str, int]:
+        """PEFT ``alpha_pattern`` matching :meth:`rank_pattern`."""
+        return {p: self.expert_lora_alpha for p in self.target_parameters} if self.separate_expert_rank else {}
 
 
 class TrainingSettings(Strict):

@@ -14,8 +14,17 @@ from typing import Any
 
 import yaml
 
-from .common import END_OF_TURN, SWIFT_INSTRUCT_TEMPLATE, instruct_2507_template
+from .common import (
+    END_OF_TURN,
+    SWIFT_EXPERT_RANK_TUNER,
+    SWIFT_INSTRUCT_TEMPLATE,
+    instruct_2507_template,
+    resource_file,
+)
 from .recipe import TrainRecipe
+
+#: The swift plugin that gives target parameters their own rank (rendered into the run dir).
+SWIFT_PATTERN_PLUGIN = "swift_lora_patterns.py"
 
 __all__ = ["RenderedConfig", "render_axolotl", "render_swift", "render_tool_config", "steps_per_epoch"]
 
@@ -32,6 +41,16 @@ class RenderedConfig:
     def text(self, command: str) -> str:
         head = f"# Rendered by novelcraft from a kind: train recipe. Run it with:\n#   {command}\n"
         return head + yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=120)
+
+
+def swift_pattern_plugin(rank_pattern: dict[str, int], alpha_pattern: dict[str, int]) -> str:
+    """The shipped swift plugin with the given PEFT rank/alpha patterns filled in."""
+    text = resource_file(SWIFT_PATTERN_PLUGIN).read_text(encoding="utf-8")
+    filled = text.replace("RANK_PATTERN: dict = {}  # filled in when rendered", f"RANK_PATTERN: dict = {rank_pattern!r}")
+    filled = filled.replace("ALPHA_PATTERN: dict = {}  # filled in when rendered", f"ALPHA_PATTERN: dict = {alpha_pattern!r}")
+    if "# filled in when rendered" in filled:  # the shipped file lost its placeholders
+        raise RuntimeError(f"{SWIFT_PATTERN_PLUGIN}: pattern placeholders not replaced")
+    return filled
 
 
 def _abs(path: str | Path) -> str:
@@ -99,6 +118,9 @@ def render_axolotl(recipe: TrainRecipe, run_dir: str | Path) -> RenderedConfig:
     )
     if recipe.lora.target_parameters:
         cfg["lora_target_parameters"] = list(recipe.lora.target_parameters)
+    if recipe.lora.separate_expert_rank:
+        # axolotl forwards these to PEFT LoraConfig.rank_pattern / alpha_pattern.
+        cfg.update(lora_rank_pattern=recipe.lora.rank_pattern(), lora_alpha_pattern=recipe.lora.alpha_pattern())
     if recipe.chat_template == "qwen3_instruct_2507":
         cfg.update(chat_template="jinja", chat_template_jinja=instruct_2507_template())
     else:
@@ -179,7 +201,17 @@ def render_swift(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None =
         cfg["model_type"] = recipe.model_type
     if recipe.chat_template == "qwen3_instruct_2507":
         cfg["template"] = SWIFT_INSTRUCT_TEMPLATE
-    cfg.update(torch_dtype=dtype, tuner_type="lora")
+    side: dict[str, str] = {}
+    if recipe.lora.separate_expert_rank:
+        # swift sft has one lora_rank for all targets: a plugin tuner adds PEFT's rank/alpha patterns.
+        side[SWIFT_PATTERN_PLUGIN] = swift_pattern_plugin(recipe.lora.rank_pattern(), recipe.lora.alpha_pattern())
+        cfg.update(
+            torch_dtype=dtype,
+            tuner_type=SWIFT_EXPERT_RANK_TUNER,
+            external_plugins=[_abs(run_dir / SWIFT_PATTERN_PLUGIN)],
+        )
+    else:
+        cfg.update(torch_dtype=dtype, tuner_type="lora")
     if recipe.quantization == "nf4":
         cfg.update(
             quant_method="bnb",
@@ -256,7 +288,7 @@ def render_swift(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None =
         cfg["fsdp"] = "fsdp2"
         cfg["gradient_checkpointing"] = False
     cfg.update(recipe.tool_config)
-    return RenderedConfig("swift", "swift.yaml", cfg, {})
+    return RenderedConfig("swift", "swift.yaml", cfg, side)
 
 
 def render_tool_config(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:

@@ -54,6 +54,15 @@ def test_gpu_recipes_train_3_to_5_epochs_with_validation(path: Path):
         assert r.quantize_moe_experts == (r.tool == "axolotl")
 
 
+@pytest.mark.parametrize("path", GPU_RECIPES, ids=lambda p: p.name)
+def test_gpu_recipes_give_the_experts_a_small_rank_of_their_own(path: Path):
+    """Each expert has its own A/B pair: the shipped recipes keep the expert rank far below the
+    attention rank, with the attention's alpha / r scaling."""
+    r = load_recipe(path)
+    assert r.lora.expert_r is not None and r.lora.expert_r * 8 <= r.lora.r
+    assert r.lora.expert_lora_alpha * r.lora.r == r.lora.alpha * r.lora.expert_r
+
+
 # --------------------------------------------------------------------------- strict schema
 
 
@@ -64,6 +73,7 @@ def test_gpu_recipes_train_3_to_5_epochs_with_validation(path: Path):
         ("training.epoch=3", "training.epoch: unknown key"),
         ("tool_config.lora_rr=4", "unknown axolotl key(s) lora_rr"),
         ("tool_config.lora_r=4", "lora_r already set by the recipe"),
+        ("tool_config.lora_rank_pattern={q_proj: 4}", "lora_rank_pattern already set by the recipe"),
         ("lora.target_modules=[q_proj, gate]", "router"),
         ("lora.target_modules=[all-linear]", "router"),
         ("lora.dropout=0.05", "dropout must be 0"),
@@ -71,12 +81,33 @@ def test_gpu_recipes_train_3_to_5_epochs_with_validation(path: Path):
         ("device=cpu", "needs CUDA"),
         ("distributed.num_gpus=4", "num_gpus > 1 needs strategy"),
         ("quantization=none", "quantize_moe_experts needs quantization: nf4"),
+        ("lora.expert_r=0", "lora.expert_r: Input should be greater than or equal to 1"),
+        ("lora.target_parameters=[]", "expert_r / expert_alpha need target_parameters"),  # recipes set expert_r
     ],
 )
 def test_recipe_rejects_unknown_keys_and_bad_combinations(override, needle):
     with pytest.raises(RecipeError) as err:
         load_recipe(QLORA, [override])
     assert needle in str(err.value), str(err.value)
+
+
+def test_expert_alpha_must_be_whole_when_derived():
+    with pytest.raises(RecipeError, match=r"expert_r 3 \* alpha 100 / r 64 is not a whole number: set expert_alpha"):
+        load_recipe(QLORA, ["lora.alpha=100", "lora.expert_r=3", "lora.expert_alpha=null"])
+    assert load_recipe(QLORA, ["lora.alpha=100", "lora.expert_r=3", "lora.expert_alpha=5"]).lora.expert_lora_alpha == 5
+
+
+def test_expert_rank_defaults_and_alpha():
+    lora = load_recipe(QLORA, ["lora.expert_r=null", "lora.expert_alpha=null"]).lora
+    assert (lora.expert_rank, lora.expert_lora_alpha, lora.separate_expert_rank) == (64, 128, False)
+    assert lora.rank_pattern() == {} and lora.alpha_pattern() == {}
+    lora = load_recipe(QLORA, ["lora.expert_r=2", "lora.expert_alpha=null"]).lora
+    assert (lora.expert_rank, lora.expert_lora_alpha) == (2, 4)  # alpha / r kept at 2
+    assert lora.rank_pattern() == {"mlp.experts.gate_up_proj": 2, "mlp.experts.down_proj": 2}
+    lora = load_recipe(QLORA, ["lora.expert_r=2", "lora.expert_alpha=16"]).lora
+    assert lora.alpha_pattern() == {"mlp.experts.gate_up_proj": 16, "mlp.experts.down_proj": 16}
+    # The same rank and alpha as the attention is no separate rank: nothing extra is rendered.
+    assert not load_recipe(QLORA, ["lora.expert_r=64", "lora.expert_alpha=128"]).lora.separate_expert_rank
 
 
 def test_tool_config_passthrough_accepts_a_real_key(tmp_path):
@@ -94,8 +125,10 @@ def test_tool_config_passthrough_accepts_a_real_key(tmp_path):
 def test_key_lists_are_real_tool_keys():
     ax, sw = tool_keys("axolotl"), tool_keys("swift")
     assert {"lora_target_parameters", "quantize_moe_experts", "chat_template_jinja", "eot_tokens"} <= ax
-    assert {"target_parameters", "tuner_type", "loss_scale", "template", "check_model"} <= sw
+    assert {"lora_rank_pattern", "lora_alpha_pattern"} <= ax
+    assert {"target_parameters", "tuner_type", "loss_scale", "template", "check_model", "external_plugins"} <= sw
     assert "tuner_type" not in ax and "quantize_moe_experts" not in sw
+    assert "lora_rank_pattern" not in sw  # swift has one lora_rank: the expert rank needs the plugin tuner
 
 
 def test_managed_keys_are_tool_keys():

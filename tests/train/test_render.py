@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 from pathlib import Path
@@ -12,8 +13,14 @@ from pydantic import ValidationError
 from novelcraft.errors import RecipeError
 from novelcraft.recipes import load_recipe
 from novelcraft.train import tool_keys
-from novelcraft.train.common import QWEN3_MOE_EXPERT_PARAMETERS, SWIFT_INSTRUCT_TEMPLATE, instruct_2507_template, managed_keys
-from novelcraft.train.render import render_tool_config
+from novelcraft.train.common import (
+    QWEN3_MOE_EXPERT_PARAMETERS,
+    SWIFT_EXPERT_RANK_TUNER,
+    SWIFT_INSTRUCT_TEMPLATE,
+    instruct_2507_template,
+    managed_keys,
+)
+from novelcraft.train.render import SWIFT_PATTERN_PLUGIN, render_tool_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes" / "train").glob("*.yaml"))
@@ -28,11 +35,12 @@ def test_rendered_config_uses_only_tool_keys(path: Path, train_recipe):
 
 
 def test_axolotl_render_for_qwen3_moe(train_recipe):
-    r = train_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml")
+    r = train_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", "lora.expert_r=null")
     cfg = render_tool_config(r, r.run_dir).config
     assert cfg["adapter"] == "qlora" and cfg["load_in_4bit"] is True and cfg["quantize_moe_experts"] is True
     assert cfg["lora_target_parameters"] == QWEN3_MOE_EXPERT_PARAMETERS and cfg["lora_dropout"] == 0.0
     assert (cfg["lora_r"], cfg["lora_alpha"]) == (64, 128) and "lora_target_linear" not in cfg
+    assert "lora_rank_pattern" not in cfg and "lora_alpha_pattern" not in cfg  # one rank for all targets
     assert cfg["chat_template"] == "jinja" and "<think>" not in cfg["chat_template_jinja"]
     ds = cfg["datasets"][0]
     assert ds["type"] == "chat_template" and ds["roles_to_train"] == ["assistant"] and ds["train_on_eos"] == "turn"
@@ -41,8 +49,17 @@ def test_axolotl_render_for_qwen3_moe(train_recipe):
     assert cfg["output_dir"] == str((r.run_dir / "output").resolve())
 
 
+def test_axolotl_renders_the_expert_rank_as_peft_patterns(train_recipe):
+    r = train_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", "lora.expert_r=4", "lora.expert_alpha=null")
+    cfg = render_tool_config(r, r.run_dir).config
+    assert (cfg["lora_r"], cfg["lora_alpha"]) == (64, 128)
+    # Keys are the target parameters: PEFT matches them as suffixes of e.g. model.layers.0.mlp.experts.gate_up_proj
+    assert cfg["lora_rank_pattern"] == {"mlp.experts.gate_up_proj": 4, "mlp.experts.down_proj": 4}
+    assert cfg["lora_alpha_pattern"] == {"mlp.experts.gate_up_proj": 8, "mlp.experts.down_proj": 8}
+
+
 def test_swift_render_for_qwen3_moe(train_recipe):
-    r = train_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml")
+    r = train_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml", "lora.expert_r=null")
     rendered = render_tool_config(r, r.run_dir, n_train=53)
     cfg = rendered.config
     assert cfg["template"] == SWIFT_INSTRUCT_TEMPLATE == "qwen3_nothinking"
@@ -52,7 +69,25 @@ def test_swift_render_for_qwen3_moe(train_recipe):
     assert cfg["split_dataset_ratio"] == 0.0 and len(cfg["val_dataset"]) == 1
     # 53 records / (1 x 8) = 7 steps per epoch, 4 evaluations per epoch -> every 1 step (7 // 4)
     assert cfg["eval_steps"] == 1 and cfg["save_steps"] == 7 and cfg["max_length"] == 4096
-    assert rendered.side_files == {}
+    assert "external_plugins" not in cfg and rendered.side_files == {}
+
+
+def test_swift_renders_the_expert_rank_through_its_plugin_tuner(train_recipe):
+    r = train_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml", "lora.expert_r=4", "lora.expert_alpha=16")
+    rendered = render_tool_config(r, r.run_dir, n_train=53)
+    cfg = rendered.config
+    assert cfg["tuner_type"] == SWIFT_EXPERT_RANK_TUNER and cfg["lora_rank"] == 64 and cfg["lora_alpha"] == 128
+    plugin = rendered.side_files[SWIFT_PATTERN_PLUGIN]
+    assert cfg["external_plugins"] == [str((r.run_dir / SWIFT_PATTERN_PLUGIN).resolve())]
+    tree = ast.parse(plugin)  # valid Python with the patterns as literals
+    values = {
+        n.target.id: ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None
+    }
+    assert values["RANK_PATTERN"] == {"mlp.experts.gate_up_proj": 4, "mlp.experts.down_proj": 4}
+    assert values["ALPHA_PATTERN"] == {"mlp.experts.gate_up_proj": 16, "mlp.experts.down_proj": 16}
+    assert f'TUNER_NAME = "{SWIFT_EXPERT_RANK_TUNER}"' in plugin and "filled in when rendered" not in plugin
 
 
 def test_multi_gpu_renders(train_recipe, tmp_path):
@@ -87,6 +122,7 @@ _VARIANTS = {
         ["quantization=none", "quantize_moe_experts=false", "distributed.strategy=fsdp", "distributed.num_gpus=2"],
         ["quantization=none", "quantize_moe_experts=false", "distributed.strategy=deepspeed_zero3", "distributed.num_gpus=2"],
     ],
+    "rank": [["lora.expert_r=null"], ["lora.expert_r=4"]],
     "model_type": [[], ["model_type=null"]],
 }
 

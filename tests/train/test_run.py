@@ -41,6 +41,9 @@ def test_prepare_run_writes_resolved_recipe_and_runnable_config(train_recipe):
     assert yaml.safe_load(text)["model"] == "/models/tiny"
     resolved = yaml.safe_load((prepared.run_dir / "recipe.resolved.yaml").read_text(encoding="utf-8"))
     assert resolved["kind"] == "train" and resolved["lora"]["r"] == 8 and resolved["training"]["max_steps"] == 2
+    # The expert rank's plugin tuner is written next to swift.yaml, where the config points.
+    plugin = Path(yaml.safe_load(text)["external_plugins"][0])
+    assert plugin.parent == prepared.config_path.parent and "RANK_PATTERN: dict = {" in plugin.read_text(encoding="utf-8")
 
 
 def test_bad_data_is_rejected_with_line(tmp_path, train_recipe):
@@ -70,6 +73,31 @@ def test_shipped_key_list_matches_installed_tool(tool, venv_or_skip):
     assert set(proc.stdout.split()) == set(tool_keys(tool)), f"regenerate novelcraft/resources/train/{tool}_keys.txt"
 
 
+def _bad_configs(tool: str, tmp_path: Path, tiny_model: Path) -> list[tuple[Path, str, bool]]:
+    """Configs the tool's own validation must reject: (config, expected error, swift post-parse checks)."""
+    if tool == "axolotl":
+        bad = load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad", "tool_config.lora_target_linear=true"])
+        # A rank pattern axolotl itself refuses (its schema: ranks > 0).
+        rank = prepare_run(load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-rank"]), require_data=False)
+        cfg = yaml.safe_load(rank.config_path.read_text(encoding="utf-8"))
+        cfg["lora_rank_pattern"] = {k: 0 for k in cfg["lora_rank_pattern"]}
+        rank.config_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        return [
+            (prepare_run(bad, require_data=False).config_path, "lora_target_linear is not compatible with quantize_moe_experts", False),
+            (rank.config_path, "lora_rank_pattern", False),
+        ]
+    bad = load_recipe(SMOKE["swift"], [f"output_dir={tmp_path}", "name=bad", f"base_model={tiny_model}", "tool_config.max_pixels=many"])
+    # The plugin tuner without the plugin that registers it: swift's parser alone would accept it.
+    tuner = prepare_run(load_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-tuner"]), require_data=False)
+    cfg = yaml.safe_load(tuner.config_path.read_text(encoding="utf-8"))
+    del cfg["external_plugins"]
+    tuner.config_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return [
+        (prepare_run(bad, require_data=False).config_path, "argument parser exited", True),
+        (tuner.config_path, "tuner_type 'novelcraft_lora' is neither a swift tuner nor registered", False),
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tool", ["axolotl", "swift"])
 def test_every_recipe_validates_with_the_tool(tool, tmp_path, tiny_model, venv_or_skip):
@@ -79,25 +107,23 @@ def test_every_recipe_validates_with_the_tool(tool, tmp_path, tiny_model, venv_o
         smoke = "smoke" in path.name
         r = load_recipe(path, [f"output_dir={tmp_path}"] + ([f"base_model={tiny_model}"] if smoke else []))
         if r.tool == tool:
+            assert r.lora.separate_expert_rank  # every shipped recipe renders the expert rank
             configs.append(prepare_run(r, require_data=False).config_path)
             targets.append(target_of(r))
             local.append(smoke)  # swift's post-parse checks read the model: only the tiny one is here
     assert any(local) and not all(local)
     # ...and configs the tool's own validation must reject (in the same process: tool start-up is slow)
-    if tool == "axolotl":
-        bad = load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad", "tool_config.lora_target_linear=true"])
-        needle = "lora_target_linear is not compatible with quantize_moe_experts"
-    else:
-        bad = load_recipe(SMOKE["swift"], [f"output_dir={tmp_path}", "name=bad", f"base_model={tiny_model}", "tool_config.max_pixels=many"])
-        needle = "argument parser exited"
-    configs.append(prepare_run(bad, require_data=False).config_path)
-    targets.append(target_of(bad))
-    local.append(tool == "swift")
+    bad = _bad_configs(tool, tmp_path, tiny_model)
+    configs += [b[0] for b in bad]
+    targets += ["cuda:1"] * len(bad)
+    local += [b[2] for b in bad]
     results = validate_with_tool(tool, configs, venv, post_init=local, targets=targets)
-    assert [(res.config_path.name, res.ok, res.error) for res in results[:-1]] == [
-        (c.name, True, None) for c in configs[:-1]
+    n_good = len(configs) - len(bad)
+    assert [(res.config_path.name, res.ok, res.error) for res in results[:n_good]] == [
+        (c.name, True, None) for c in configs[:n_good]
     ]
-    assert not results[-1].ok and needle in results[-1].error, results[-1]
+    for res, (_, needle, _) in zip(results[n_good:], bad):
+        assert not res.ok and needle in res.error, res
 
 
 def _inspect_adapter(venv: Path, base: Path, adapter: Path) -> dict:
@@ -121,6 +147,11 @@ def _assert_trained(result, venv: Path, tiny_model: Path) -> None:
     assert info["zero_lora_B"] == [], "LoRA matrices that got no gradient"
     assert info["router_lora"] == []
     assert info["adapter_effect"] > 0 and info["merge_error"] < 1e-4
+    # The smoke recipes' ranks: r=8 on attention, expert_r=4 on each expert (the tool's own adapter).
+    assert info["ranks"] == {"q_proj": [8], "k_proj": [8], "v_proj": [8], "o_proj": [8], "gate_up_proj": [4], "down_proj": [4]}
+    config = json.loads((Path(result.adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["rank_pattern"] == {"mlp.experts.gate_up_proj": 4, "mlp.experts.down_proj": 4}
+    assert config["alpha_pattern"] == {"mlp.experts.gate_up_proj": 8, "mlp.experts.down_proj": 8}
 
 
 @pytest.mark.slow
