@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..errors import NovelcraftError
+
+
+def _print_estimate(recipe, path: str, *, required: bool) -> None:
+    from .estimate import estimate_train
+    from .report import format_estimate
+    from .shape import ShapeError
+
+    try:
+        print(format_estimate(estimate_train(recipe)), flush=True)
+    except ShapeError as exc:
+        err = ShapeError(exc.cause, path=exc.path or path, step="estimate")
+        if required:
+            raise err from None
+        print(f"novelcraft: no estimate: {err}", file=sys.stderr)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -16,6 +31,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     if not isinstance(recipe, TrainRecipe):
         raise NovelcraftError(f"expected a recipe of kind 'train', got '{recipe.kind}'", path=args.recipe)
+    if args.estimate or args.check:
+        # --check prints the estimate too, but a missing torch does not stop the tool's own check.
+        _print_estimate(recipe, args.recipe, required=args.estimate)
+        if args.estimate and not args.check:
+            return 0
     if args.check:
         result = check_train(recipe)
         print(f"ok: {result.tool} accepts {result.config_path}")
@@ -51,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. lora.r=128 training.epochs=4")
     p.add_argument(
         "--check", action="store_true", help="render the tool config and validate it with the tool itself; no training"
+    )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print parameters, memory per device and a time range from the model config (no weights); no training",
     )
     p.add_argument("--no-check", action="store_true", help="skip the tool's own validation before training")
     p.set_defaults(func=_cmd_train)

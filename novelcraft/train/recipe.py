@@ -148,6 +148,31 @@ class Distributed(Strict):
         return self
 
 
+class EstimateSettings(Strict):
+    """Assumptions of ``novelcraft train --estimate`` that no model config holds (all are stated in its output)."""
+
+    tokens_per_second: tuple[float, float] | None = Field(
+        None,
+        description="training throughput of one device in tokens/s, low and high (e.g. a measured one); "
+        "default: derived from gpu_tflops and mfu",
+    )
+    gpu_tflops: float = Field(989.0, gt=0, description="dense bf16 peak of one GPU in TFLOP/s (H100/H200 SXM: 989)")
+    mfu: tuple[float, float] = Field(
+        (0.03, 0.15), description="assumed model FLOP utilisation, low and high (not measured)"
+    )
+    gpu_memory_gib: float = Field(80.0, gt=0, description="memory of one device in GiB: the recipe fits or not")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> EstimateSettings:
+        for name in ("tokens_per_second", "mfu"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value[0] <= value[1]:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high, got {list(value)}")
+        if self.mfu[1] > 1:
+            raise ValueError("mfu is a fraction of the peak (at most 1)")
+        return self
+
+
 class TrainRecipe(Strict):
     """Recipe of ``novelcraft train``: a LoRA/QLoRA fine-tune of a chat model on a compiled data set.
 
@@ -179,6 +204,7 @@ class TrainRecipe(Strict):
     lora: LoraSettings = LoraSettings()
     training: TrainingSettings = TrainingSettings()
     distributed: Distributed = Distributed()
+    estimate: EstimateSettings = EstimateSettings()
     tool_config: dict[str, Any] = Field(
         default_factory=dict, description="extra native keys of the tool, checked against its key list"
     )

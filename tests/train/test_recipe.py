@@ -57,10 +57,12 @@ def test_gpu_recipes_train_3_to_5_epochs_with_validation(path: Path):
 @pytest.mark.parametrize("path", GPU_RECIPES, ids=lambda p: p.name)
 def test_gpu_recipes_give_the_experts_a_small_rank_of_their_own(path: Path):
     """Each expert has its own A/B pair: the shipped recipes keep the expert rank far below the
-    attention rank, with the attention's alpha / r scaling."""
+    attention rank, with the attention's alpha / r scaling, and say why in their comments."""
     r = load_recipe(path)
     assert r.lora.expert_r is not None and r.lora.expert_r * 8 <= r.lora.r
     assert r.lora.expert_lora_alpha * r.lora.r == r.lora.alpha * r.lora.expert_r
+    comments = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+    assert "expert_r" in comments and "novelcraft train" in comments and "--estimate" in comments
 
 
 # --------------------------------------------------------------------------- strict schema
@@ -83,6 +85,10 @@ def test_gpu_recipes_give_the_experts_a_small_rank_of_their_own(path: Path):
         ("quantization=none", "quantize_moe_experts needs quantization: nf4"),
         ("lora.expert_r=0", "lora.expert_r: Input should be greater than or equal to 1"),
         ("lora.target_parameters=[]", "expert_r / expert_alpha need target_parameters"),  # recipes set expert_r
+        ("estimate.mfu=[0.5, 0.1]", "mfu must be [low, high]"),
+        ("estimate.tokens_per_second=[0, 10]", "tokens_per_second must be [low, high]"),
+        ("estimate.mfu=[0.5, 2]", "at most 1"),
+        ("estimate.gpu_memory=80", "estimate.gpu_memory: unknown key"),
     ],
 )
 def test_recipe_rejects_unknown_keys_and_bad_combinations(override, needle):

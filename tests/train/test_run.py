@@ -139,7 +139,7 @@ def _assert_trained(result, venv: Path, tiny_model: Path) -> None:
     stats = json.loads((result.run_dir / "stats.json").read_text(encoding="utf-8"))
     assert stats["returncode"] == 0 and stats["global_step"] == 2
     assert math.isfinite(stats["train_loss"]) and math.isfinite(stats["eval_loss"])
-    assert stats["grad_norm"] > 0
+    assert stats["grad_norm"] > 0 and stats["peak_rss_mib"] > 100
     assert (result.run_dir / "recipe.resolved.yaml").is_file() and (result.run_dir / "train.log").stat().st_size > 0
     info = _inspect_adapter(venv, tiny_model, result.adapter_dir)
     # 2 layers x (q, k, v, o) attention LoRA + 2 layers x (gate_up_proj, down_proj) expert LoRA, A and B each
