@@ -23,10 +23,11 @@ PLAN = ROOT / "benchmarks/gpu/full_shape_plan.json"
 SITE = ROOT / "benchmarks/gpu/site"
 STEP = ROOT / "benchmarks/_full_shape_step.py"
 MODEL = "Qwen/Qwen3-30B-A3B-Instruct-2507"
-#: (variant, recipe, overrides): the axolotl QLoRA recipe with and without 4-bit experts, and swift's.
+#: (variant, recipe, overrides): the axolotl QLoRA recipe with and without 4-bit experts (the latter loads
+#: them in bf16 and trains them upcast to fp32, as axolotl does), and swift's.
 VARIANTS = [
     ("axolotl-qlora-r64", "recipes/train/axolotl-qlora-r64.yaml", []),
-    ("axolotl-qlora-r64, quantize_moe_experts: false", "recipes/train/axolotl-qlora-r64.yaml", ["quantize_moe_experts=false"]),
+    ("axolotl-qlora-r64-bf16-experts", "recipes/train/axolotl-qlora-r64.yaml", ["quantize_moe_experts=false"]),
     ("swift-qlora-r64", "recipes/train/swift-qlora-r64.yaml", []),
 ]
 #: The PEFT each tool's venv pins (scripts/toolenv.sh); its expert-LoRA code differs in memory.

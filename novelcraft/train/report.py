@@ -35,13 +35,10 @@ def format_estimate(est: TrainEstimate) -> str:
         f"adapter: {_count(est.adapter_params)} parameters",
     ]
     for t in est.adapter:
-        what = "experts" if t.kind == "parameter" else "modules"
-        lines.append(f"  {t.target:28s} r={t.rank:<4d} {t.matches:4d} {what:8s} {_count(t.params):>9s}")
-    where = "per GPU" if est.devices > 1 else "on the device"
-    lines.append(
-        f"memory {where} ({est.strategy}, {est.devices} device{'s' if est.devices > 1 else ''}; activations for "
-        f"{est.sequence_tokens} tokens per sample: {est.sequence_basis}):"
-    )
+        what = f"stacks of {s.num_experts} experts" if t.kind == "parameter" else "modules"
+        lines.append(f"  {t.target:28s} r={t.rank:<4d} {t.matches:4d} {what:24s} {_count(t.params):>9s}")
+    where = f"per GPU ({est.strategy} over {est.devices} GPUs; " if est.devices > 1 else f"on one {est.device} ("
+    lines.append(f"memory {where}activations for {est.sequence_tokens} tokens per sample: {est.sequence_basis}):")
     for m in est.memory:
         lines.append(f"  {m.name:12s} {_gib(m.bytes)}  {m.note}")
     if est.device == "cpu":

@@ -26,7 +26,7 @@ def test_plan_is_generated_from_the_shipped_recipes():
         "regenerate with: python benchmarks/train_qlora.py --write-plan"
     )
     names = [v["name"] for v in fresh["variants"]]
-    assert names == ["axolotl-qlora-r64", "axolotl-qlora-r64, quantize_moe_experts: false", "swift-qlora-r64"]
+    assert names == ["axolotl-qlora-r64", "axolotl-qlora-r64-bf16-experts", "swift-qlora-r64"]
     q, bf16, swift = fresh["variants"]
     assert q["quantize_experts"] and not bf16["quantize_experts"] and bf16["upcast_experts_fp32"]
     assert swift["loss_on_trained_only"] and (q["peft"], swift["peft"]) == ("0.21.2", "0.20.0")
