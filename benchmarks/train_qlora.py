@@ -14,6 +14,12 @@ and reports what axolotl's trainer logged: peak allocated / reserved CUDA memory
 With ``--compare`` it trains once more with ``quantize_moe_experts: false`` (experts left in bf16).
 
 Without CUDA it prints why and exits with status 2: no number is made up on a CPU.
+
+``--full-shape`` measures Qwen3-30B-A3B's exact shapes (the published config, RANDOM weights) instead, for
+the axolotl QLoRA recipe with and without 4-bit experts and for the swift recipe, at 4096-token samples,
+in the current interpreter (torch + CUDA, transformers, peft, bitsandbytes; no tool venv): see
+``benchmarks/_full_shape.py`` and ``benchmarks/gpu/run_full_shape.sh``. ``--write-plan`` regenerates
+its plan (``benchmarks/gpu/full_shape_plan.json``) from the shipped recipes, on any machine.
 """
 
 from __future__ import annotations
@@ -30,14 +36,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from novelcraft.errors import NovelcraftError  # noqa: E402
-from novelcraft.recipes import load_recipe  # noqa: E402
-from novelcraft.train import find_toolenv, make_tiny_qwen3_moe, run_train  # noqa: E402
-from novelcraft.train.toolenv import tool_env, tool_python  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def cuda_info(venv: Path) -> dict | None:
+    from novelcraft.train.toolenv import tool_env, tool_python
+
     code = (
         "import json, torch\n"
         "ok = torch.cuda.is_available()\n"
@@ -45,7 +49,7 @@ def cuda_info(venv: Path) -> dict | None:
         " 'device': torch.cuda.get_device_name(0) if ok else None,"
         " 'memory_gib': round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if ok else None}))\n"
     )
-    proc = subprocess.run([tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True)
+    proc = subprocess.run([tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return None
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -53,6 +57,9 @@ def cuda_info(venv: Path) -> dict | None:
 
 
 def run_once(model: Path, work: Path, steps: int, quantize_experts: bool, data: Path) -> dict:
+    from novelcraft.recipes import load_recipe
+    from novelcraft.train import run_train
+
     name = f"bench-qlora-{'qmoe' if quantize_experts else 'bf16experts'}"
     recipe = load_recipe(
         ROOT / "recipes/train/axolotl-qlora-r64.yaml",
@@ -90,7 +97,7 @@ def run_once(model: Path, work: Path, steps: int, quantize_experts: bool, data: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 10; --full-shape: 1 after a warm-up)")
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--experts", type=int, default=32)
@@ -99,7 +106,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "tests/data/peer_sample.jsonl")
     ap.add_argument("--compare", action="store_true", help="also run with quantize_moe_experts: false")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--full-shape", action="store_true", help="Qwen3-30B-A3B's real shapes, random weights (no tool venv)")
+    ap.add_argument("--write-plan", action="store_true", help="regenerate benchmarks/gpu/full_shape_plan.json and exit")
+    ap.add_argument("--variants", nargs="*", help="--full-shape: only these plan variants")
+    ap.add_argument("--site", type=Path, default=None, help="--full-shape: folder with the carried packages")
+    ap.add_argument("--timeout", type=int, default=420, help="--full-shape: seconds per variant")
     args = ap.parse_args(argv)
+    if args.write_plan or args.full_shape:
+        import _full_shape as fs
+
+        if args.write_plan:
+            print(fs.write_plan())
+            return 0
+        return fs.run_full_shape(
+            plan_path=fs.PLAN, names=args.variants, steps=args.steps or 1,
+            site=args.site or fs.SITE, json_out=args.json, timeout_s=args.timeout,
+        )  # fmt: skip
+    from novelcraft.errors import NovelcraftError
+    from novelcraft.train import find_toolenv, make_tiny_qwen3_moe
+
+    args.steps = args.steps or 10
 
     try:
         venv = find_toolenv("axolotl")

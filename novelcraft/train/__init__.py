@@ -1,31 +1,38 @@
 """Training: ``kind: train`` recipes rendered for Axolotl or MS-SWIFT, run in the tool's own virtualenv.
 
-Only the recipe schema is imported with this package; rendering, tool runs, merging and the tiny
-test model load on first use (the tools live in separate venvs, torch is never imported here).
+Only the recipe schema is imported with this package; rendering, the estimate, tool runs, merging and
+the tiny test model load on first use (the tools live in separate venvs, torch is never imported here).
 """
 
 from __future__ import annotations
 
 from .._lazy import lazy_exports
-
 from .recipe import TOOLS, TrainRecipe, tool_keys
 
 __all__ = [
     "TOOLS",
     "TrainRecipe",
-    "tool_keys",
-    "render_tool_config",
-    "prepare_run",
     "check_train",
-    "run_train",
-    "merge_adapter",
+    "estimate_train",
     "export_gguf",
-    "make_tiny_qwen3_moe",
     "find_toolenv",
+    "format_estimate",
+    "make_tiny_qwen3_moe",
+    "merge_adapter",
+    "model_shape",
+    "prepare_run",
+    "render_tool_config",
+    "run_train",
+    "tool_keys",
 ]
 
 _LAZY = {
     "render_tool_config": "render",
+    "estimate_train": "estimate",
+    "TrainEstimate": "estimate",
+    "format_estimate": "report",
+    "model_shape": "shape",
+    "ModelShape": "shape",
     "prepare_run": "run",
     "check_train": "run",
     "run_train": "run",

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import Any
 
 from ..commands import Command
+
+
+def _print_estimate(recipe: Any, path: str, *, required: bool) -> None:
+    from .estimate import estimate_train
+    from .report import format_estimate
+    from .shape import ShapeError
+
+    try:
+        print(format_estimate(estimate_train(recipe)), flush=True)
+    except ShapeError as exc:
+        err = ShapeError(exc.cause, path=exc.path or path, step="estimate")
+        if required:
+            raise err from None
+        print(f"novelcraft: no estimate: {err}", file=sys.stderr)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -13,9 +29,14 @@ def train(args: argparse.Namespace) -> int:
     from .run import check_train, run_train
 
     recipe = load_recipe(args.recipe, args.overrides, kind="train")
+    if args.estimate or args.check:
+        # --check prints the estimate too, but a missing torch does not stop the tool's own check.
+        _print_estimate(recipe, args.recipe, required=args.estimate)
+        if args.estimate and not args.check:
+            return 0
     if args.check:
-        result = check_train(recipe)
-        print(f"ok: {result.tool} accepts {result.config_path}")
+        checked = check_train(recipe)
+        print(f"ok: {checked.tool} accepts {checked.config_path}")
         return 0
     result = run_train(recipe, check=not args.no_check)
     print(f"trained in {result.seconds:.0f} s; adapter: {result.adapter_dir}; stats: {result.run_dir / 'stats.json'}")
@@ -47,6 +68,11 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--check", action="store_true", help="render the tool config and validate it with the tool itself; no training"
     )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print parameters, memory per device and a time range from the model config (no weights); no training",
+    )
     p.add_argument("--no-check", action="store_true", help="skip the tool's own validation before training")
 
 
@@ -66,8 +92,8 @@ def _tiny_arguments(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = [
-    Command("train", "fine-tune with Axolotl or MS-SWIFT from a train recipe", _train_arguments,
-            "novelcraft.train.cli:train"),
+    Command("train", "fine-tune with Axolotl or MS-SWIFT from a train recipe (--estimate: memory and time first)",
+            _train_arguments, "novelcraft.train.cli:train"),
     Command("merge", "merge a LoRA adapter into its base model (bf16), optionally to GGUF", _merge_arguments,
             "novelcraft.train.cli:merge"),
     Command("make-tiny-moe", "write a tiny random Qwen3-MoE + Qwen3 tokenizer (smoke tests)", _tiny_arguments,

@@ -19,8 +19,15 @@ from pathlib import Path
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
-from .render import resource_file
-from .toolenv import ToolEnvError, find_toolenv, run_captured, run_streaming, tool_env, tool_python
+from .common import resource_file
+from .toolenv import (
+    ToolEnvError,
+    find_toolenv,
+    run_captured,
+    run_streaming,
+    tool_env,
+    tool_python,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +125,7 @@ def export_gguf(
     out = Path(out_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    rc = run_streaming([py, script, model_dir, "--outfile", tmp, "--outtype", outtype], env=env, echo=sys.stderr)
+    rc, _ = run_streaming([py, script, model_dir, "--outfile", tmp, "--outtype", outtype], env=env, echo=sys.stderr)
     if rc != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         raise NovelcraftError(f"convert_hf_to_gguf.py exited with status {rc}", path=model_dir, step="gguf")

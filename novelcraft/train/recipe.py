@@ -10,33 +10,24 @@ something a typed field already controls: each setting has exactly one place.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ..recipes import RECIPE_VERSION, Strict
+from .common import (
+    ATTENTION_MODULES,
+    QWEN3_MOE_EXPERT_PARAMETERS,
+    ROUTER_TARGETS,
+    TOOLS,
+    managed_keys,
+    tool_keys,
+)
 
 Tool = Literal["axolotl", "swift"]
-TOOLS: tuple[str, ...] = ("axolotl", "swift")
 
-#: The fused expert weights of Qwen3-MoE in transformers 5 (3-D parameters, not nn.Linear modules).
-QWEN3_MOE_EXPERT_PARAMETERS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
-ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
-#: Module names that would wrap the MoE router (``mlp.gate``); the router stays frozen.
-ROUTER_TARGETS = {"gate", "mlp.gate", "router", "all-linear"}
-
-
-@lru_cache(maxsize=4)
-def tool_keys(tool: str) -> frozenset[str]:
-    """Top-level configuration keys the installed version of ``tool`` accepts (shipped allow-list)."""
-    from .render import resource_file
-
-    text = resource_file(f"{tool}_keys.txt").read_text(encoding="utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    )
+__all__ = ["ATTENTION_MODULES", "QWEN3_MOE_EXPERT_PARAMETERS", "TOOLS", "TrainRecipe", "tool_keys"]
 
 
 class TrainData(Strict):
@@ -49,10 +40,19 @@ class TrainData(Strict):
 
 
 class LoraSettings(Strict):
-    """LoRA adapter. Experts are fused 3-D parameters in transformers 5 and take ``target_parameters``."""
+    """LoRA adapter. Experts are fused 3-D parameters in transformers 5 and take ``target_parameters``.
 
-    r: int = Field(64, ge=1)
+    PEFT gives every expert its own A/B pair, so an expert rank costs ``num_experts`` times what the same
+    rank costs on one matrix; ``expert_r`` / ``expert_alpha`` set it apart from the attention's ``r`` /
+    ``alpha`` (rendered as PEFT ``rank_pattern`` / ``alpha_pattern`` on the target parameters).
+    """
+
+    r: int = Field(64, ge=1, description="rank of target_modules (attention)")
     alpha: int = Field(128, ge=1)
+    expert_r: int | None = Field(None, ge=1, description="rank of each expert's adapter (target_parameters); default: r")
+    expert_alpha: int | None = Field(
+        None, ge=1, description="alpha of the expert adapters; default: expert_r * alpha / r (the attention's scaling)"
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="must be 0 with target_parameters (PEFT)")
     target_modules: list[str] = Field(default_factory=lambda: list(ATTENTION_MODULES))
     target_parameters: list[str] = Field(
@@ -71,12 +71,44 @@ class LoraSettings(Strict):
         return value
 
     @model_validator(mode="after")
-    def _dropout_with_parameters(self) -> "LoraSettings":
+    def _dropout_with_parameters(self) -> LoraSettings:
         if self.target_parameters and self.dropout != 0.0:
             raise ValueError("dropout must be 0 when target_parameters is set (PEFT cannot drop out 3-D weights)")
         if not self.target_modules and not self.target_parameters:
             raise ValueError("target_modules and target_parameters are both empty: nothing to train")
+        if (self.expert_r or self.expert_alpha) and not self.target_parameters:
+            raise ValueError("expert_r / expert_alpha need target_parameters (the experts to adapt)")
+        if self.expert_alpha is None and self.expert_r is not None and (self.expert_r * self.alpha) % self.r:
+            raise ValueError(
+                f"expert_r {self.expert_r} * alpha {self.alpha} / r {self.r} is not a whole number: set expert_alpha"
+            )
         return self
+
+    @property
+    def expert_rank(self) -> int:
+        """Rank of each expert adapter."""
+        return self.expert_r or self.r
+
+    @property
+    def expert_lora_alpha(self) -> int:
+        """Alpha of the expert adapters (keeps the attention's alpha / r unless set)."""
+        if self.expert_alpha is not None:
+            return self.expert_alpha
+        return self.expert_rank * self.alpha // self.r
+
+    @property
+    def separate_expert_rank(self) -> bool:
+        """True when the experts' rank or alpha differ from the attention's (rendered as patterns)."""
+        return bool(self.target_parameters) and (self.expert_rank, self.expert_lora_alpha) != (self.r, self.alpha)
+
+    def rank_pattern(self) -> dict[str, int]:
+        """PEFT ``rank_pattern``: each target parameter's name (matched as a suffix of the full parameter
+        name, e.g. ``model.layers.0.mlp.experts.gate_up_proj``) to the expert rank; empty when not separate."""
+        return {p: self.expert_rank for p in self.target_parameters} if self.separate_expert_rank else {}
+
+    def alpha_pattern(self) -> dict[str, int]:
+        """PEFT ``alpha_pattern`` matching :meth:`rank_pattern`."""
+        return {p: self.expert_lora_alpha for p in self.target_parameters} if self.separate_expert_rank else {}
 
 
 class TrainingSettings(Strict):
@@ -108,11 +140,36 @@ class Distributed(Strict):
     num_gpus: int = Field(1, ge=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Distributed":
+    def _consistent(self) -> Distributed:
         if self.strategy == "none" and self.num_gpus != 1:
             raise ValueError("num_gpus > 1 needs strategy fsdp or deepspeed_zero3")
         if self.strategy != "none" and self.num_gpus < 2:
             raise ValueError(f"strategy {self.strategy} needs num_gpus >= 2")
+        return self
+
+
+class EstimateSettings(Strict):
+    """Assumptions of ``novelcraft train --estimate`` that no model config holds (all are stated in its output)."""
+
+    tokens_per_second: tuple[float, float] | None = Field(
+        None,
+        description="training throughput of one device in tokens/s, low and high (e.g. a measured one); "
+        "default: derived from gpu_tflops and mfu",
+    )
+    gpu_tflops: float = Field(989.0, gt=0, description="dense bf16 peak of one GPU in TFLOP/s (H100/H200 SXM: 989)")
+    mfu: tuple[float, float] = Field(
+        (0.03, 0.15), description="assumed model FLOP utilisation, low and high (not measured)"
+    )
+    gpu_memory_gib: float = Field(80.0, gt=0, description="memory of one device in GiB: the recipe fits or not")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> EstimateSettings:
+        for name in ("tokens_per_second", "mfu"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value[0] <= value[1]:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high, got {list(value)}")
+        if self.mfu[1] > 1:
+            raise ValueError("mfu is a fraction of the peak (at most 1)")
         return self
 
 
@@ -147,6 +204,7 @@ class TrainRecipe(Strict):
     lora: LoraSettings = LoraSettings()
     training: TrainingSettings = TrainingSettings()
     distributed: Distributed = Distributed()
+    estimate: EstimateSettings = EstimateSettings()
     tool_config: dict[str, Any] = Field(
         default_factory=dict, description="extra native keys of the tool, checked against its key list"
     )
@@ -159,7 +217,7 @@ class TrainRecipe(Strict):
         return Path(self.output_dir) / self.name
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "TrainRecipe":
+    def _cross_checks(self) -> TrainRecipe:
         if self.quantize_moe_experts:
             if self.tool != "axolotl":
                 raise ValueError("quantize_moe_experts is an axolotl option; set it to false for swift")
@@ -183,8 +241,6 @@ class TrainRecipe(Strict):
         return self
 
     def _check_tool_config(self) -> None:
-        from .render import render_tool_config
-
         known = tool_keys(self.tool)
         unknown = sorted(k for k in self.tool_config if k not in known)
         if unknown:
@@ -192,8 +248,8 @@ class TrainRecipe(Strict):
                 f"tool_config: unknown {self.tool} key(s) {', '.join(unknown)} (misspelled? see "
                 f"novelcraft/resources/train/{self.tool}_keys.txt)"
             )
-        managed = render_tool_config(self.model_copy(update={"tool_config": {}}), Path("."))
-        clash = sorted(k for k in self.tool_config if k in managed.config)
+        managed = managed_keys(self.tool, device=self.device, chat_template=self.chat_template)
+        clash = sorted(k for k in self.tool_config if k in managed)
         if clash:
             raise ValueError(
                 f"tool_config: {', '.join(clash)} already set by the recipe's own fields; set it there"

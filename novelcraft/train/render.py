@@ -10,28 +10,23 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from .recipe import TrainRecipe
+from .common import (
+    END_OF_TURN,
+    SWIFT_EXPERT_RANK_TUNER,
+    SWIFT_INSTRUCT_TEMPLATE,
+    instruct_2507_template,
+    resource_file,
+)
+from .recipe import TrainRecipe
 
-#: Chat template of Qwen3-30B-A3B-Instruct-2507 for system/user/assistant records (no think blocks).
-INSTRUCT_2507_TEMPLATE_FILE = "qwen3_instruct_2507.jinja"
-#: MS-SWIFT's template for the same format (``qwen3`` would add empty think blocks).
-SWIFT_INSTRUCT_TEMPLATE = "qwen3_nothinking"
-END_OF_TURN = "<|im_end|>"
+#: The swift plugin that gives target parameters their own rank (rendered into the run dir).
+SWIFT_PATTERN_PLUGIN = "swift_lora_patterns.py"
 
-
-def resource_file(name: str) -> Path:
-    """A file shipped in ``novelcraft/resources/train`` (a real path: some run in other interpreters)."""
-    return Path(__file__).resolve().parents[1] / "resources" / "train" / name
-
-
-def instruct_2507_template() -> str:
-    """The Jinja chat template shipped with novelcraft (plain ChatML, no think blocks)."""
-    return resource_file(INSTRUCT_2507_TEMPLATE_FILE).read_text(encoding="utf-8")
+__all__ = ["RenderedConfig", "render_axolotl", "render_swift", "render_tool_config", "steps_per_epoch"]
 
 
 @dataclass
@@ -48,11 +43,21 @@ class RenderedConfig:
         return head + yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=120)
 
 
+def swift_pattern_plugin(rank_pattern: dict[str, int], alpha_pattern: dict[str, int]) -> str:
+    """The shipped swift plugin with the given PEFT rank/alpha patterns filled in."""
+    text = resource_file(SWIFT_PATTERN_PLUGIN).read_text(encoding="utf-8")
+    filled = text.replace("RANK_PATTERN: dict = {}  # filled in when rendered", f"RANK_PATTERN: dict = {rank_pattern!r}")
+    filled = filled.replace("ALPHA_PATTERN: dict = {}  # filled in when rendered", f"ALPHA_PATTERN: dict = {alpha_pattern!r}")
+    if "# filled in when rendered" in filled:  # the shipped file lost its placeholders
+        raise RuntimeError(f"{SWIFT_PATTERN_PLUGIN}: pattern placeholders not replaced")
+    return filled
+
+
 def _abs(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def steps_per_epoch(recipe: "TrainRecipe", n_train: int | None) -> int | None:
+def steps_per_epoch(recipe: TrainRecipe, n_train: int | None) -> int | None:
     """Optimizer steps in one epoch over ``n_train`` records (None when the count is unknown)."""
     if not n_train:
         return None
@@ -84,7 +89,7 @@ def _zero3_config(bf16: bool) -> dict[str, Any]:
     }
 
 
-def render_axolotl(recipe: "TrainRecipe", run_dir: str | Path) -> RenderedConfig:
+def render_axolotl(recipe: TrainRecipe, run_dir: str | Path) -> RenderedConfig:
     """The Axolotl YAML of ``recipe`` (keys of axolotl's ``AxolotlInputConfig``)."""
     run_dir = Path(run_dir)
     t = recipe.training
@@ -113,6 +118,9 @@ def render_axolotl(recipe: "TrainRecipe", run_dir: str | Path) -> RenderedConfig
     )
     if recipe.lora.target_parameters:
         cfg["lora_target_parameters"] = list(recipe.lora.target_parameters)
+    if recipe.lora.separate_expert_rank:
+        # axolotl forwards these to PEFT LoraConfig.rank_pattern / alpha_pattern.
+        cfg.update(lora_rank_pattern=recipe.lora.rank_pattern(), lora_alpha_pattern=recipe.lora.alpha_pattern())
     if recipe.chat_template == "qwen3_instruct_2507":
         cfg.update(chat_template="jinja", chat_template_jinja=instruct_2507_template())
     else:
@@ -182,7 +190,7 @@ def render_axolotl(recipe: "TrainRecipe", run_dir: str | Path) -> RenderedConfig
     return RenderedConfig("axolotl", "axolotl.yaml", cfg, side)
 
 
-def render_swift(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
+def render_swift(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
     """The MS-SWIFT ``swift sft`` YAML of ``recipe`` (keys of swift's ``SftArguments``)."""
     run_dir = Path(run_dir)
     t = recipe.training
@@ -193,7 +201,17 @@ def render_swift(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None
         cfg["model_type"] = recipe.model_type
     if recipe.chat_template == "qwen3_instruct_2507":
         cfg["template"] = SWIFT_INSTRUCT_TEMPLATE
-    cfg.update(torch_dtype=dtype, tuner_type="lora")
+    side: dict[str, str] = {}
+    if recipe.lora.separate_expert_rank:
+        # swift sft has one lora_rank for all targets: a plugin tuner adds PEFT's rank/alpha patterns.
+        side[SWIFT_PATTERN_PLUGIN] = swift_pattern_plugin(recipe.lora.rank_pattern(), recipe.lora.alpha_pattern())
+        cfg.update(
+            torch_dtype=dtype,
+            tuner_type=SWIFT_EXPERT_RANK_TUNER,
+            external_plugins=[_abs(run_dir / SWIFT_PATTERN_PLUGIN)],
+        )
+    else:
+        cfg.update(torch_dtype=dtype, tuner_type="lora")
     if recipe.quantization == "nf4":
         cfg.update(
             quant_method="bnb",
@@ -270,10 +288,10 @@ def render_swift(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None
         cfg["fsdp"] = "fsdp2"
         cfg["gradient_checkpointing"] = False
     cfg.update(recipe.tool_config)
-    return RenderedConfig("swift", "swift.yaml", cfg, {})
+    return RenderedConfig("swift", "swift.yaml", cfg, side)
 
 
-def render_tool_config(recipe: "TrainRecipe", run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
+def render_tool_config(recipe: TrainRecipe, run_dir: str | Path, n_train: int | None = None) -> RenderedConfig:
     """The native config of ``recipe.tool`` for a run in ``run_dir`` (``n_train``: train records, for
     tools that count evaluation steps rather than evaluations per epoch)."""
     if recipe.tool == "axolotl":

@@ -17,9 +17,10 @@ import logging
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -27,8 +28,9 @@ from ..errors import NovelcraftError
 from ..io import atomic_write_json, atomic_write_text
 from ..models import TrainingRecord
 from ..recipes import write_resolved_recipe
+from .common import resource_file
 from .recipe import TrainRecipe
-from .render import RenderedConfig, render_tool_config, resource_file
+from .render import RenderedConfig, render_tool_config
 from .toolenv import find_toolenv, run_captured, run_streaming, tool_env, tool_python
 
 log = logging.getLogger(__name__)
@@ -249,7 +251,7 @@ def run_train(recipe: TrainRecipe, *, check: bool = True, echo: TextIO | None = 
     log_file = prepared.run_dir / "train.log"
     log.info("training with %s: %s", recipe.tool, " ".join(cmd))
     start = time.perf_counter()
-    rc = run_streaming(cmd, env=env, log_file=log_file, cwd=prepared.run_dir, echo=echo)
+    rc, peak_rss = run_streaming(cmd, env=env, log_file=log_file, cwd=prepared.run_dir, echo=echo)
     seconds = time.perf_counter() - start
     output_dir = prepared.run_dir / "output"
     adapter = find_adapter(output_dir) if output_dir.is_dir() else None
@@ -262,6 +264,8 @@ def run_train(recipe: TrainRecipe, *, check: bool = True, echo: TextIO | None = 
         "validation_records": prepared.n_validation,
         "returncode": rc,
         "seconds": round(seconds, 2),
+        # Host memory of the tool's process tree (on a CPU run: the training memory itself).
+        "peak_rss_mib": round(peak_rss / 2**20, 1) if peak_rss else None,
         "adapter_dir": str(adapter) if adapter else None,
         **(_final_losses(output_dir) if output_dir.is_dir() else {}),
     }

@@ -54,7 +54,7 @@ def make_tiny_qwen3_moe(
             step="tiny-model",
         ) from None
     from ..tokens import bundled_qwen3_tokenizer_file
-    from .render import instruct_2507_template
+    from .common import instruct_2507_template
 
     if out.exists():
         shutil.rmtree(out)

@@ -12,8 +12,9 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence, TextIO
+from typing import NamedTuple, TextIO
 
 from ..errors import NovelcraftError
 
@@ -78,6 +79,23 @@ def tool_env(venv: Path, *, cpu: bool = False, extra: Mapping[str, str] | None =
     return env
 
 
+class StreamResult(NamedTuple):
+    """Exit status of a streamed command and the peak resident memory of its process tree."""
+
+    returncode: int
+    #: max RSS of the command or any descendant it waited for (Linux ``wait4``), in bytes; 0 if unknown
+    peak_rss_bytes: int
+
+
+def _wait(proc: subprocess.Popen) -> StreamResult:
+    if not hasattr(os, "wait4"):
+        return StreamResult(proc.wait(), 0)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in KiB on Linux; it covers the child and the descendants it reaped (the trainer).
+    return StreamResult(proc.returncode, usage.ru_maxrss * 1024)
+
+
 def run_streaming(
     cmd: Sequence[str | Path],
     *,
@@ -85,12 +103,12 @@ def run_streaming(
     log_file: Path | None = None,
     cwd: Path | None = None,
     echo: TextIO | None = sys.stdout,
-) -> int:
+) -> StreamResult:
     """Run ``cmd``, copying each output line (stdout and stderr merged) to ``echo`` and ``log_file``
-    as it arrives. Returns the exit status."""
+    as it arrives. Returns the exit status and the peak RSS of the process tree."""
     argv = [str(c) for c in cmd]
     log.info("running %s", " ".join(argv))
-    fh = open(log_file, "a", encoding="utf-8") if log_file else None
+    fh = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115 (closed in finally)
     try:
         proc = subprocess.Popen(
             argv,
@@ -110,7 +128,7 @@ def run_streaming(
                     echo.flush()
                 if fh:
                     fh.write(line)
-            return proc.wait()
+            return _wait(proc)
         except BaseException:
             proc.terminate()
             try:
@@ -125,4 +143,6 @@ def run_streaming(
 
 def run_captured(cmd: Sequence[str | Path], *, env: Mapping[str, str], timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` and capture stdout and stderr (for checks whose output is parsed)."""
-    return subprocess.run([str(c) for c in cmd], env=dict(env), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(c) for c in cmd], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -94,11 +94,38 @@ def swift_validate(path: str, post_init: bool = True) -> dict:
     with _patch_get_type_hints():
         parser = HfArgumentParser([cls])
     if post_init:
-        _, remaining = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+        args, remaining = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     else:
-        namespace, remaining = parser.parse_known_args(argv)
+        args, remaining = parser.parse_known_args(argv)
     if remaining:
         return {"ok": False, "error": f"unknown arguments: {remaining}", "dropped": remaining}
+    return _swift_tuner_check(args.tuner_type, args.external_plugins or [])
+
+
+def _swift_tuner_check(tuner_type: str, plugins: list) -> dict:
+    """swift parses any tuner_type and fails only once training starts: the tuner must be built in or
+    registered by one of *this* config's external plugins (imported here as swift does). Several
+    configs are checked in one process, so a tuner counts only if its class comes from such a plugin."""
+    import hashlib
+    import os
+
+    from swift.tuner_plugin import tuners_map
+    from swift.utils import import_external_file
+
+    builtin = {"lora", "full", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft", "reft", "bone"}
+    builtin |= {k for k, cls in tuners_map.items() if cls.__module__.startswith("swift.")}
+    own = set()
+    for plugin in [plugins] if isinstance(plugins, str) else plugins:
+        import_external_file(plugin)
+        # swift imports a plugin file as module _swift_external_<sha256 of its absolute path>.
+        module = "_swift_external_" + hashlib.sha256(os.path.abspath(os.path.expanduser(plugin)).encode()).hexdigest()
+        own |= {k for k, cls in tuners_map.items() if cls.__module__ == module}
+    if tuner_type not in builtin | own:
+        return {
+            "ok": False,
+            "error": f"tuner_type {tuner_type!r} is neither a swift tuner nor registered by the config's external_plugins",
+            "dropped": [],
+        }
     return {"ok": True, "error": None, "dropped": []}
 
 
@@ -123,7 +150,7 @@ def main(argv: list[str]) -> int:
                         result = swift_validate(path, post_init=target != "parse")
             except SystemExit as exc:  # argparse errors exit
                 result = {"ok": False, "error": f"argument parser exited ({exc.code})", "dropped": []}
-            except Exception as exc:  # the tool's own validation error is the message we report
+            except Exception as exc:  # noqa: BLE001 - the tool's own validation error is the message we report
                 msg = " ".join(str(exc).split())
                 result = {"ok": False, "error": f"{type(exc).__name__}: {msg}", "dropped": []}
             result["config"] = path

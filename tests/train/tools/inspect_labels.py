@@ -1,6 +1,6 @@
 """Run inside the axolotl venv: check the labels of an `axolotl preprocess` output.
 
-    python check_labels.py PREPARED_DIR TOKENIZER_DIR DATA.jsonl...
+    python inspect_labels.py PREPARED_DIR TOKENIZER_DIR DATA.jsonl...
 
 For every prepared row, the positions with a label (not -100) must be one contiguous span whose
 labels equal its input ids and whose decoded text is exactly one record's assistant content followed
