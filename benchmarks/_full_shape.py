@@ -66,7 +66,9 @@ def build_plan() -> dict:
                 "overrides": overrides,
                 "tool": r.tool,
                 "peft": PEFT_PIN[r.tool],
-                "config": {k: v for k, v in config.items() if k not in ("architectures", "torch_dtype", "transformers_version")},
+                "config": {
+                    k: v for k, v in config.items() if k not in ("architectures", "torch_dtype", "transformers_version")
+                },
                 "quantize_linear": nf4,
                 "quantize_experts": nf4 and r.quantize_moe_experts,
                 "upcast_experts_fp32": nf4 and r.tool == "axolotl" and not r.quantize_moe_experts,
@@ -113,7 +115,12 @@ def _cuda() -> dict | None:
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    return {"device": props.name, "memory_gib": round(props.total_memory / 2**30, 1), "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {
+        "device": props.name,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+    }
 
 
 def _env_for(peft_pin: str, site: Path) -> tuple[dict, list[str]]:
@@ -126,7 +133,9 @@ def _env_for(peft_pin: str, site: Path) -> tuple[dict, list[str]]:
     return env, notes
 
 
-def run_full_shape(*, plan_path: Path, names: list[str] | None, steps: int, site: Path, json_out: Path | None, timeout_s: int) -> int:
+def run_full_shape(
+    *, plan_path: Path, names: list[str] | None, steps: int, site: Path, json_out: Path | None, timeout_s: int
+) -> int:
     cuda = _cuda()
     if cuda is None:
         print(
@@ -161,11 +170,17 @@ def run_full_shape(*, plan_path: Path, names: list[str] | None, steps: int, site
     report = {"date": time.strftime("%Y-%m-%d"), "cuda": cuda, "model": plan["model"], "steps": steps, "rows": rows}
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"# train_qlora --full-shape - {report['date']}, {cuda['device']} ({cuda['memory_gib']} GiB), torch {cuda['torch']}\n")
-    print(f"**{RANDOM}**: {plan['model']}. {SEQUENCE_LEN}-token samples ({TRAINED_TOKENS} trained), micro batch 1, "
-          f"one warm-up step, then {steps} timed optimizer step(s) of the recipe's gradient accumulation.\n")
-    print("| variant (random weights) | peak allocated GiB | peak reserved GiB | estimate GiB (tensors / with runtime) | "
-          "s / optimizer step | tokens / s | all lora_B got gradients | versions |")
+    print(
+        f"# train_qlora --full-shape - {report['date']}, {cuda['device']} ({cuda['memory_gib']} GiB), torch {cuda['torch']}\n"
+    )
+    print(
+        f"**{RANDOM}**: {plan['model']}. {SEQUENCE_LEN}-token samples ({TRAINED_TOKENS} trained), micro batch 1, "
+        f"one warm-up step, then {steps} timed optimizer step(s) of the recipe's gradient accumulation.\n"
+    )
+    print(
+        "| variant (random weights) | peak allocated GiB | peak reserved GiB | estimate GiB (tensors / with runtime) | "
+        "s / optimizer step | tokens / s | all lora_B got gradients | versions |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         m, e = r["measured"], r["estimate"]
@@ -177,7 +192,9 @@ def run_full_shape(*, plan_path: Path, names: list[str] | None, steps: int, site
         tps = m["tokens_per_optimizer_step"] / sps if sps else None
         oom = f" (OOM: {m['oom'][:80]})" if m.get("oom") else ""
         vers = ", ".join(f"{k} {x}" for k, x in m.get("versions", {}).items() if x)
-        print(f"| {r['variant']} | {m.get('peak_allocated_gib')}{oom} | {m.get('peak_reserved_gib')} | "
-              f"{e['tensors_gib']} / {e['total_gib']} | {sps and round(sps, 2)} | {tps and round(tps)} | "
-              f"{m.get('lora_B_grads_nonzero')} | {vers} |")
+        print(
+            f"| {r['variant']} | {m.get('peak_allocated_gib')}{oom} | {m.get('peak_reserved_gib')} | "
+            f"{e['tensors_gib']} / {e['total_gib']} | {sps and round(sps, 2)} | {tps and round(tps)} | "
+            f"{m.get('lora_B_grads_nonzero')} | {vers} |"
+        )
     return 0 if all("error" not in r["measured"] for r in rows) else 1

@@ -73,7 +73,9 @@ def quantize_linear(model, compute_dtype, device) -> int:
                 child.in_features, child.out_features, bias=child.bias is not None,
                 compute_dtype=compute_dtype, compress_statistics=True, quant_type="nf4", device="meta",
             )  # fmt: skip
-            q.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4")
+            q.weight = bnb.nn.Params4bit(
+                child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4"
+            )
             if child.bias is not None:
                 q.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
             setattr(module, child_name, q.to(device))  # .to() quantizes
@@ -130,7 +132,11 @@ def _patch_peft_for_parametrized() -> None:
     from peft.tuners.lora import layer as lora_layer
 
     wrapper = lora_layer.ParamWrapper
-    proxies = tuple(c for c in (getattr(lora_layer, "_LoraParameterProxy", None), getattr(lora_layer, "_LoraFactorsProxy", None)) if c)
+    proxies = tuple(
+        c
+        for c in (getattr(lora_layer, "_LoraParameterProxy", None), getattr(lora_layer, "_LoraFactorsProxy", None))
+        if c
+    )
     original = wrapper._activate_lora
 
     @contextmanager
@@ -191,7 +197,9 @@ def _ranks(model) -> dict[str, list[int]]:
     for name, module in model.named_modules():
         if "default" in getattr(module, "lora_A", {}):
             target = getattr(module, "parameter_name", None) or name.rsplit(".", 1)[-1]
-            out.setdefault(target, set()).add(module.lora_A["default"].out_features // getattr(module, "num_experts", 1))
+            out.setdefault(target, set()).add(
+                module.lora_A["default"].out_features // getattr(module, "num_experts", 1)
+            )
     return {k: sorted(s) for k, s in sorted(out.items())}
 
 
@@ -217,7 +225,11 @@ def run(v: dict, device_name: str, steps: int) -> dict:
                 p.data = p.data.float()
     if v["quantize_linear"]:
         quantize_linear(model, dtype, device)
-    parametrized = quantize_experts(model, [t.rsplit(".", 1)[-1] for t in v["target_parameters"]] or ["gate_up_proj", "down_proj"]) if v["quantize_experts"] else []
+    parametrized = (
+        quantize_experts(model, [t.rsplit(".", 1)[-1] for t in v["target_parameters"]] or ["gate_up_proj", "down_proj"])
+        if v["quantize_experts"]
+        else []
+    )
     for p in model.parameters():
         p.requires_grad_(False)
     model = apply_lora(model, v, parametrized)
@@ -259,7 +271,11 @@ def run(v: dict, device_name: str, steps: int) -> dict:
             loss.backward()
             losses.append(float(loss) * micro)
         if grads_ok is None:  # every lora_B must have a gradient (lora_A starts random, B at zero)
-            grads_ok = all(p.grad is not None and bool(p.grad.abs().sum() > 0) for n, p in model.named_parameters() if "lora_B" in n)
+            grads_ok = all(
+                p.grad is not None and bool(p.grad.abs().sum() > 0)
+                for n, p in model.named_parameters()
+                if "lora_B" in n
+            )
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -294,7 +310,14 @@ def run(v: dict, device_name: str, steps: int) -> dict:
         tokens_per_optimizer_step=seq * mb * v["gradient_accumulation_steps"],
         lora_B_grads_nonzero=grads_ok,
         losses=[round(x, 4) for x in losses[:3]],
-        parametrizations_after=sorted({len(m.parametrizations[p]) for m in model.modules() if hasattr(m, "parametrizations") for p in m.parametrizations}),
+        parametrizations_after=sorted(
+            {
+                len(m.parametrizations[p])
+                for m in model.modules()
+                if hasattr(m, "parametrizations")
+                for p in m.parametrizations
+            }
+        ),
     )
     if cuda:
         result.update(

@@ -59,7 +59,9 @@ def uniform_records(out: Path, words: int | None) -> Path:
 def tool_versions(tool: str, venv: Path) -> dict:
     packages = ["axolotl" if tool == "axolotl" else "ms-swift", "torch", "transformers", "peft", "bitsandbytes"]
     code = f"import json, importlib.metadata as m; print(json.dumps({{p: m.version(p) for p in {packages!r}}}))"
-    proc = subprocess.run([tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True, check=False
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
 
 
@@ -128,20 +130,28 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"# train_memory - {report['date']}, {report['machine']}, Python {report['python']}, "
-          f"OMP_NUM_THREADS={report['omp_num_threads']}\n")
+    print(
+        f"# train_memory - {report['date']}, {report['machine']}, Python {report['python']}, "
+        f"OMP_NUM_THREADS={report['omp_num_threads']}\n"
+    )
     for tool, v in report["versions"].items():
         print(f"- {tool} venv: " + ", ".join(f"{k} {x}" for k, x in v.items()))
-    print("\nPeak RSS of the tool's process tree (measured) against `novelcraft.train.estimate_train` "
-          "(computed) for the CPU smoke recipes on the tiny random Qwen3-MoE; 2 optimizer steps + 1 evaluation.\n")
-    print("| tool | records | tokens (trained) | estimate MiB (tensors + process) | measured peak RSS MiB | error | "
-          "train_runtime s | load before |")
+    print(
+        "\nPeak RSS of the tool's process tree (measured) against `novelcraft.train.estimate_train` "
+        "(computed) for the CPU smoke recipes on the tiny random Qwen3-MoE; 2 optimizer steps + 1 evaluation.\n"
+    )
+    print(
+        "| tool | records | tokens (trained) | estimate MiB (tensors + process) | measured peak RSS MiB | error | "
+        "train_runtime s | load before |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = (r["estimate_total_mib"] - r["measured_peak_rss_mib"]) / r["measured_peak_rss_mib"]
-        print(f"| {r['tool']} | {r['records']} | {r['records_tokens']} ({r['trained_tokens']}) | "
-              f"{r['estimate_total_mib']:,.0f} ({r['estimate_tensors_mib']:,.0f} + {r['estimate_runtime_mib']:,.0f}) | "
-              f"{r['measured_peak_rss_mib']:,.0f} | {err:+.1%} | {r['train_runtime_s']} | {r['load_1min_before']} |")
+        print(
+            f"| {r['tool']} | {r['records']} | {r['records_tokens']} ({r['trained_tokens']}) | "
+            f"{r['estimate_total_mib']:,.0f} ({r['estimate_tensors_mib']:,.0f} + {r['estimate_runtime_mib']:,.0f}) | "
+            f"{r['measured_peak_rss_mib']:,.0f} | {err:+.1%} | {r['train_runtime_s']} | {r['load_1min_before']} |"
+        )
     print("\n| tool | estimated long - short MiB | measured long - short MiB | error |")
     print("|---|---|---|---|")
     for tool in args.tools:

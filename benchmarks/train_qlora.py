@@ -49,7 +49,9 @@ def cuda_info(venv: Path) -> dict | None:
         " 'device': torch.cuda.get_device_name(0) if ok else None,"
         " 'memory_gib': round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if ok else None}))\n"
     )
-    proc = subprocess.run([tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [tool_python(venv), "-c", code], env=tool_env(venv), capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         return None
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,8 +82,10 @@ def run_once(model: Path, work: Path, steps: int, quantize_experts: bool, data: 
     wall = time.perf_counter() - start
     states = sorted((result.run_dir / "output").rglob("trainer_state.json"), key=lambda p: p.stat().st_mtime)
     history = json.loads(states[-1].read_text())["log_history"] if states else []
-    peaks = {k: max((h[k] for h in history if k in h), default=None)
-             for k in ("memory/max_allocated (GiB)", "memory/device_reserved (GiB)", "memory/max_active (GiB)")}
+    peaks = {
+        k: max((h[k] for h in history if k in h), default=None)
+        for k in ("memory/max_allocated (GiB)", "memory/device_reserved (GiB)", "memory/max_active (GiB)")
+    }
     final = next((h for h in reversed(history) if "train_runtime" in h), {})
     return {
         "quantize_moe_experts": quantize_experts,
@@ -97,7 +101,9 @@ def run_once(model: Path, work: Path, steps: int, quantize_experts: bool, data: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 10; --full-shape: 1 after a warm-up)")
+    ap.add_argument(
+        "--steps", type=int, default=None, help="optimizer steps (default 10; --full-shape: 1 after a warm-up)"
+    )
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--experts", type=int, default=32)
@@ -106,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "tests/data/peer_sample.jsonl")
     ap.add_argument("--compare", action="store_true", help="also run with quantize_moe_experts: false")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--full-shape", action="store_true", help="Qwen3-30B-A3B's real shapes, random weights (no tool venv)")
+    ap.add_argument(
+        "--full-shape", action="store_true", help="Qwen3-30B-A3B's real shapes, random weights (no tool venv)"
+    )
     ap.add_argument("--write-plan", action="store_true", help="regenerate benchmarks/gpu/full_shape_plan.json and exit")
     ap.add_argument("--variants", nargs="*", help="--full-shape: only these plan variants")
     ap.add_argument("--site", type=Path, default=None, help="--full-shape: folder with the carried packages")
@@ -159,22 +167,33 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": platform.node(),
         "cuda": cuda,
-        "model": {"hidden": args.hidden, "layers": args.layers, "experts": args.experts,
-                  "experts_per_tok": args.experts_per_tok, "moe_intermediate": args.moe_intermediate,
-                  "parameters": n_params},
+        "model": {
+            "hidden": args.hidden,
+            "layers": args.layers,
+            "experts": args.experts,
+            "experts_per_tok": args.experts_per_tok,
+            "moe_intermediate": args.moe_intermediate,
+            "parameters": n_params,
+        },
         "recipe": "recipes/train/axolotl-qlora-r64.yaml (r=64, 4096-token samples, micro batch 1, grad accum 8)",
         "runs": runs,
     }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"# train_qlora — {report['date']}, {cuda['device']} ({cuda['memory_gib']} GiB), torch {cuda['torch']}\n")
-    print(f"Random Qwen3-MoE, {n_params / 1e6:.0f}M parameters ({args.layers} layers, {args.experts} experts, "
-          f"{args.experts_per_tok} active, hidden {args.hidden}); {report['recipe']}; {args.steps} steps.\n")
-    print("| quantize_moe_experts | s/step | peak allocated GiB | peak reserved GiB | wall s (with load) | final loss |")
+    print(
+        f"Random Qwen3-MoE, {n_params / 1e6:.0f}M parameters ({args.layers} layers, {args.experts} experts, "
+        f"{args.experts_per_tok} active, hidden {args.hidden}); {report['recipe']}; {args.steps} steps.\n"
+    )
+    print(
+        "| quantize_moe_experts | s/step | peak allocated GiB | peak reserved GiB | wall s (with load) | final loss |"
+    )
     print("|---|---|---|---|---|---|")
     for r in runs:
-        print(f"| {r['quantize_moe_experts']} | {r['s_per_step']} | {r['peak_allocated_gib']} | "
-              f"{r['peak_reserved_gib']} | {r['wall_s_including_load']} | {r['final_loss']} |")
+        print(
+            f"| {r['quantize_moe_experts']} | {r['s_per_step']} | {r['peak_allocated_gib']} | "
+            f"{r['peak_reserved_gib']} | {r['wall_s_including_load']} | {r['final_loss']} |"
+        )
     return 0
 
 

@@ -92,10 +92,22 @@ def _tiny_arguments(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = [
-    Command("train", "fine-tune with Axolotl or MS-SWIFT from a train recipe (--estimate: memory and time first)",
-            _train_arguments, "novelcraft.train.cli:train"),
-    Command("merge", "merge a LoRA adapter into its base model (bf16), optionally to GGUF", _merge_arguments,
-            "novelcraft.train.cli:merge"),
-    Command("make-tiny-moe", "write a tiny random Qwen3-MoE + Qwen3 tokenizer (smoke tests)", _tiny_arguments,
-            "novelcraft.train.cli:make_tiny_moe"),
+    Command(
+        "train",
+        "fine-tune with Axolotl or MS-SWIFT from a train recipe (--estimate: memory and time first)",
+        _train_arguments,
+        "novelcraft.train.cli:train",
+    ),
+    Command(
+        "merge",
+        "merge a LoRA adapter into its base model (bf16), optionally to GGUF",
+        _merge_arguments,
+        "novelcraft.train.cli:merge",
+    ),
+    Command(
+        "make-tiny-moe",
+        "write a tiny random Qwen3-MoE + Qwen3 tokenizer (smoke tests)",
+        _tiny_arguments,
+        "novelcraft.train.cli:make_tiny_moe",
+    ),
 ]

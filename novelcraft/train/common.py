@@ -17,8 +17,6 @@ ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 #: Module names that would wrap the MoE router (``mlp.gate``); the router stays frozen.
 ROUTER_TARGETS = {"gate", "mlp.gate", "router", "all-linear"}
 
-#: Chat template of Qwen3-30B-A3B-Instruct-2507 for system/user/assistant records (no think blocks).
-INSTRUCT_2507_TEMPLATE_FILE = "qwen3_instruct_2507.jinja"
 #: MS-SWIFT's template for the same format (``qwen3`` would add empty think blocks).
 SWIFT_INSTRUCT_TEMPLATE = "qwen3_nothinking"
 END_OF_TURN = "<|im_end|>"
@@ -32,18 +30,11 @@ def resource_file(name: str) -> Path:
     return Path(__file__).resolve().parents[1] / "resources" / "train" / name
 
 
-def instruct_2507_template() -> str:
-    """The Jinja chat template shipped with novelcraft (plain ChatML, no think blocks)."""
-    return resource_file(INSTRUCT_2507_TEMPLATE_FILE).read_text(encoding="utf-8")
-
-
 @lru_cache(maxsize=4)
 def tool_keys(tool: str) -> frozenset[str]:
     """Top-level configuration keys the installed version of ``tool`` accepts (shipped allow-list)."""
     text = resource_file(f"{tool}_keys.txt").read_text(encoding="utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    )
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
 
 # Native keys the renderers write from the recipe's typed fields. A ``tool_config`` passthrough may not

@@ -51,7 +51,7 @@ def record_lengths(path: str | Path, counter: TokenCounter) -> list[tuple[int, i
             messages.append([{"role": str(m["role"]), "content": str(m["content"])} for m in msgs])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise NovelcraftError(
-                f"line {lineno}: not a {{\"messages\": [...]}} record ({type(exc).__name__}: {exc})",
+                f'line {lineno}: not a {{"messages": [...]}} record ({type(exc).__name__}: {exc})',
                 path=path,
                 step="estimate",
             ) from None

@@ -163,7 +163,9 @@ def _layer_activation_bytes(shape: ModelShape, recipe: TrainRecipe, b: int, targ
     return attn + lora_in_per_layer + mlp
 
 
-def _expert_stack_bytes(shape: ModelShape, recipe: TrainRecipe, b: int, targets: list[AdapterTarget]) -> tuple[float, float]:
+def _expert_stack_bytes(
+    shape: ModelShape, recipe: TrainRecipe, b: int, targets: list[AdapterTarget]
+) -> tuple[float, float]:
     """(transient bytes of one MoE layer's expert copies, bytes such a layer keeps until backward)."""
     if not shape.moe_layers:
         return 0.0, 0.0
@@ -213,7 +215,9 @@ def estimate_memory(
     adapter = sum(tg.params for tg in targets)
 
     # Weights.
-    linear = sum(x.shape[0] * x.shape[1] for x in shape.tensors if x.kind == "linear" and not x.name.startswith("lm_head"))
+    linear = sum(
+        x.shape[0] * x.shape[1] for x in shape.tensors if x.kind == "linear" and not x.name.startswith("lm_head")
+    )
     experts = shape.group("experts")
     rest = shape.total - linear - experts
     nf4 = recipe.quantization == "nf4"
@@ -234,13 +238,21 @@ def estimate_memory(
     else:
         experts_as = dtype
     memory = [
-        MemoryItem(name="weights", bytes=w_linear / shard, note=f"{linear / 1e9:.3f}B nn.Linear in {'nf4' if nf4 else dtype}"),
+        MemoryItem(
+            name="weights", bytes=w_linear / shard, note=f"{linear / 1e9:.3f}B nn.Linear in {'nf4' if nf4 else dtype}"
+        ),
         MemoryItem(name="weights", bytes=w_experts / shard, note=f"{experts / 1e9:.3f}B experts in {experts_as}"),
-        MemoryItem(name="weights", bytes=w_rest / shard, note=f"{rest / 1e9:.3f}B embeddings, lm_head, norms, router in {dtype}"),
+        MemoryItem(
+            name="weights",
+            bytes=w_rest / shard,
+            note=f"{rest / 1e9:.3f}B embeddings, lm_head, norms, router in {dtype}",
+        ),
     ]
     if sharded and shape.num_layers:
         layer = (shape.total - shape.group("embedding") - shape.group("lm_head")) / shape.num_layers * b
-        memory.append(MemoryItem(name="weights", bytes=2 * layer, note=f"{recipe.distributed.strategy}: two gathered layers"))
+        memory.append(
+            MemoryItem(name="weights", bytes=2 * layer, note=f"{recipe.distributed.strategy}: two gathered layers")
+        )
 
     opt = OPTIMIZER_STATE_BYTES.get(t.optimizer)
     if opt is None:
@@ -269,12 +281,16 @@ def estimate_memory(
             MemoryItem(
                 name="activations",
                 bytes=max(logits, layer_peak),
-                note=f"loss: 3 fp32 tensors of logits size for {loss_tokens} tokens" if logits >= layer_peak else "one recomputed layer + expert copies",
+                note=f"loss: 3 fp32 tensors of logits size for {loss_tokens} tokens"
+                if logits >= layer_peak
+                else "one recomputed layer + expert copies",
             ),
         ]
     else:
         memory += [
-            MemoryItem(name="activations", bytes=shape.num_layers * (per_layer + saved), note="every layer (no checkpointing)"),
+            MemoryItem(
+                name="activations", bytes=shape.num_layers * (per_layer + saved), note="every layer (no checkpointing)"
+            ),
             MemoryItem(
                 name="activations",
                 bytes=logits + max(0.0, transient - saved),
@@ -320,7 +336,9 @@ def estimate_memory(
     )
 
 
-def estimate_train(recipe: TrainRecipe, *, shape: ModelShape | None = None, data: DataStats | None = None) -> TrainEstimate:
+def estimate_train(
+    recipe: TrainRecipe, *, shape: ModelShape | None = None, data: DataStats | None = None
+) -> TrainEstimate:
     """The estimate of ``recipe`` before launch: its base model's config built on the meta device
     (:func:`~novelcraft.train.shape.model_shape`), the token counts of ``data.train`` when the file
     exists (:func:`~novelcraft.train.datastats.data_stats`), memory per device and a time range.

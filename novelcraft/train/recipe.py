@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..chat_format import ChatTemplateName
 from ..recipes import RECIPE_VERSION, Strict
 from .common import (
     ATTENTION_MODULES,
@@ -49,7 +50,9 @@ class LoraSettings(Strict):
 
     r: int = Field(64, ge=1, description="rank of target_modules (attention)")
     alpha: int = Field(128, ge=1)
-    expert_r: int | None = Field(None, ge=1, description="rank of each expert's adapter (target_parameters); default: r")
+    expert_r: int | None = Field(
+        None, ge=1, description="rank of each expert's adapter (target_parameters); default: r"
+    )
     expert_alpha: int | None = Field(
         None, ge=1, description="alpha of the expert adapters; default: expert_r * alpha / r (the attention's scaling)"
     )
@@ -190,7 +193,7 @@ class TrainRecipe(Strict):
     model_type: str | None = Field(
         "qwen3_moe", description="swift --model_type (so swift needs no hub look-up); ignored by axolotl"
     )
-    chat_template: Literal["qwen3_instruct_2507", "tokenizer_default"] = Field(
+    chat_template: ChatTemplateName = Field(
         "qwen3_instruct_2507",
         description="qwen3_instruct_2507: plain ChatML without think blocks (axolotl: the shipped jinja, "
         "swift: qwen3_nothinking); tokenizer_default: the template stored with the model's tokenizer",
@@ -251,6 +254,4 @@ class TrainRecipe(Strict):
         managed = managed_keys(self.tool, device=self.device, chat_template=self.chat_template)
         clash = sorted(k for k in self.tool_config if k in managed)
         if clash:
-            raise ValueError(
-                f"tool_config: {', '.join(clash)} already set by the recipe's own fields; set it there"
-            )
+            raise ValueError(f"tool_config: {', '.join(clash)} already set by the recipe's own fields; set it there")

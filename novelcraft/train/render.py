@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
+from ..chat_format import instruct_2507_template
 from .common import (
     END_OF_TURN,
     SWIFT_EXPERT_RANK_TUNER,
     SWIFT_INSTRUCT_TEMPLATE,
-    instruct_2507_template,
     resource_file,
 )
 from .recipe import TrainRecipe
@@ -46,8 +46,12 @@ class RenderedConfig:
 def swift_pattern_plugin(rank_pattern: dict[str, int], alpha_pattern: dict[str, int]) -> str:
     """The shipped swift plugin with the given PEFT rank/alpha patterns filled in."""
     text = resource_file(SWIFT_PATTERN_PLUGIN).read_text(encoding="utf-8")
-    filled = text.replace("RANK_PATTERN: dict = {}  # filled in when rendered", f"RANK_PATTERN: dict = {rank_pattern!r}")
-    filled = filled.replace("ALPHA_PATTERN: dict = {}  # filled in when rendered", f"ALPHA_PATTERN: dict = {alpha_pattern!r}")
+    filled = text.replace(
+        "RANK_PATTERN: dict = {}  # filled in when rendered", f"RANK_PATTERN: dict = {rank_pattern!r}"
+    )
+    filled = filled.replace(
+        "ALPHA_PATTERN: dict = {}  # filled in when rendered", f"ALPHA_PATTERN: dict = {alpha_pattern!r}"
+    )
     if "# filled in when rendered" in filled:  # the shipped file lost its placeholders
         raise RuntimeError(f"{SWIFT_PATTERN_PLUGIN}: pattern placeholders not replaced")
     return filled

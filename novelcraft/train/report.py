@@ -30,7 +30,11 @@ def format_estimate(est: TrainEstimate) -> str:
         f"model: {est.base_model} ({s.architecture}, config: {est.config_source or 'given'})",
         f"  parameters: {_count(s.total)} total, {_count(s.active)} active per token; {s.num_layers} layers, "
         f"hidden {s.hidden_size}, vocab {s.vocab_size}"
-        + (f", {s.num_experts} experts ({s.experts_per_token} active, width {s.moe_intermediate_size})" if s.num_experts else ""),
+        + (
+            f", {s.num_experts} experts ({s.experts_per_token} active, width {s.moe_intermediate_size})"
+            if s.num_experts
+            else ""
+        ),
         "  by group: " + ", ".join(f"{g} {_count(s.params[g])}" for g in GROUPS if s.params.get(g)),
         f"adapter: {_count(est.adapter_params)} parameters",
     ]
@@ -53,7 +57,9 @@ def format_estimate(est: TrainEstimate) -> str:
             f"{d.tokens:,} tokens per epoch ({d.supervised_tokens:,} trained), longest {d.longest}"
         )
         if est.adapter_params and d.supervised_tokens:
-            lines.append(f"  adapter parameters per trained token of one epoch: {est.adapter_params / d.supervised_tokens:,.0f}")
+            lines.append(
+                f"  adapter parameters per trained token of one epoch: {est.adapter_params / d.supervised_tokens:,.0f}"
+            )
     if est.time is not None:
         tm = est.time
         lines.append(

@@ -86,7 +86,9 @@ def count_records(path: str | Path, *, step: str = "data") -> int:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(x) for x in first["loc"]) or "record"
-                raise TrainError(f"line {lineno}: {where}: {first['msg'].removeprefix('Value error, ')}", path=path, step=step) from None
+                raise TrainError(
+                    f"line {lineno}: {where}: {first['msg'].removeprefix('Value error, ')}", path=path, step=step
+                ) from None
             n += 1
     if n == 0:
         raise TrainError("no records", path=path, step=step)
@@ -171,8 +173,7 @@ def validate_with_tool(
         tail = " ".join(proc.stderr.strip().splitlines()[-3:])
         raise TrainError(f"{tool} validation crashed (exit {proc.returncode}): {tail}", path=paths[0], step="check")
     return [
-        CheckResult(tool, Path(o["config"]), bool(o["ok"]), o.get("error"), list(o.get("dropped") or []))
-        for o in outs
+        CheckResult(tool, Path(o["config"]), bool(o["ok"]), o.get("error"), list(o.get("dropped") or [])) for o in outs
     ]
 
 
@@ -271,5 +272,7 @@ def run_train(recipe: TrainRecipe, *, check: bool = True, echo: TextIO | None = 
     }
     atomic_write_json(prepared.run_dir / "stats.json", stats)
     if rc != 0:
-        raise TrainError(f"{recipe.tool} exited with status {rc} (log: {log_file})", path=prepared.config_path, step="train")
+        raise TrainError(
+            f"{recipe.tool} exited with status {rc} (log: {log_file})", path=prepared.config_path, step="train"
+        )
     return TrainResult(prepared.run_dir, prepared.config_path, rc, seconds, adapter, stats)

@@ -56,4 +56,6 @@ def estimate_time(recipe: TrainRecipe, shape: ModelShape, data: DataStats, seque
     else:
         return None
     hours = (train_tokens / tps[1] / 3600, train_tokens / tps[0] / 3600)
-    return TimeEstimate(optimizer_steps=steps, train_tokens=train_tokens, tokens_per_second=tps, hours=hours, source=source)
+    return TimeEstimate(
+        optimizer_steps=steps, train_tokens=train_tokens, tokens_per_second=tps, hours=hours, source=source
+    )

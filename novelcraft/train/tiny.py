@@ -53,8 +53,8 @@ def make_tiny_qwen3_moe(
             path=out,
             step="tiny-model",
         ) from None
+    from ..chat_format import instruct_2507_template
     from ..tokens import bundled_qwen3_tokenizer_file
-    from .common import instruct_2507_template
 
     if out.exists():
         shutil.rmtree(out)

@@ -46,7 +46,9 @@ def find_toolenv(tool: str, explicit: str | Path | None = None) -> Path:
     if chosen:
         venv = Path(chosen).expanduser()
         if not (venv / "bin" / "python").exists():
-            raise ToolEnvError(f"no Python in this {tool} virtualenv; {_how_to_create(tool)}", path=venv, step="toolenv")
+            raise ToolEnvError(
+                f"no Python in this {tool} virtualenv; {_how_to_create(tool)}", path=venv, step="toolenv"
+            )
         return venv
     root = toolenv_root()
     complete = [p for p in root.glob(f"{tool}-*") if (p / COMPLETE_MARKER).is_file()] if root.is_dir() else []
@@ -141,7 +143,9 @@ def run_streaming(
             fh.close()
 
 
-def run_captured(cmd: Sequence[str | Path], *, env: Mapping[str, str], timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_captured(
+    cmd: Sequence[str | Path], *, env: Mapping[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess:
     """Run ``cmd`` and capture stdout and stderr (for checks whose output is parsed)."""
     return subprocess.run(
         [str(c) for c in cmd], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False

@@ -84,7 +84,10 @@ def book_jsonl(counter) -> Callable[..., Path]:
             {
                 "messages": [
                     {"role": "system", "content": f"You are the author of {book.meta.title}. Write in its style."},
-                    {"role": "user", "content": f"Write scene {s.scene_id} of chapter {s.chapter_index}: {s.chapter_title}."},
+                    {
+                        "role": "user",
+                        "content": f"Write scene {s.scene_id} of chapter {s.chapter_index}: {s.chapter_title}.",
+                    },
                     {"role": "assistant", "content": s.text},
                 ]
             }

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from novelcraft.errors import NovelcraftError
 from novelcraft.cli import build_parser
+from novelcraft.errors import NovelcraftError
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = {"axolotl": ROOT / "recipes/train/axolotl-cpu-smoke.yaml", "swift": ROOT / "recipes/train/swift-cpu-smoke.yaml"}
@@ -36,7 +36,9 @@ def test_check_prints_the_estimate_before_the_tool_check(tmp_path, monkeypatch, 
     parser = build_parser()
     monkeypatch.setenv("NOVELCRAFT_TOOLENV_DIR", str(tmp_path / "none"))
     monkeypatch.delenv("NOVELCRAFT_AXOLOTL_VENV", raising=False)
-    args = parser.parse_args(["train", str(SMOKE["axolotl"]), f"output_dir={tmp_path}", f"base_model={tiny_model}", "--check"])
+    args = parser.parse_args(
+        ["train", str(SMOKE["axolotl"]), f"output_dir={tmp_path}", f"base_model={tiny_model}", "--check"]
+    )
     with pytest.raises(NovelcraftError, match="no axolotl virtualenv"):
         args.command_obj.run(args)
     out = capsys.readouterr().out

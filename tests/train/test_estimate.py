@@ -44,7 +44,13 @@ def _est(shape, path: Path, *overrides: str, tokens: int | None = None):
 
 def test_qwen3_30b_parameters_by_group(qwen3_30b):
     s = qwen3_30b
-    assert (s.num_layers, s.hidden_size, s.num_experts, s.experts_per_token, s.moe_intermediate_size) == (48, 2048, 128, 8, 768)
+    assert (s.num_layers, s.hidden_size, s.num_experts, s.experts_per_token, s.moe_intermediate_size) == (
+        48,
+        2048,
+        128,
+        8,
+        768,
+    )
     assert (s.num_heads, s.num_kv_heads, s.head_dim, s.vocab_size, s.moe_layers) == (32, 4, 128, 151936, 48)
     # The model card: 30.5B parameters, 3.3B activated.
     assert s.total == 30_532_122_624 and abs(s.active / 3.3e9 - 1) < 0.02
@@ -91,7 +97,9 @@ def test_adapter_count_and_ranks_match_peft(tiny_model):
     for name, module in pm.named_modules():
         if "default" in getattr(module, "lora_A", {}):
             target = getattr(module, "parameter_name", None) or name.rsplit(".", 1)[-1]
-            ranks.setdefault(target, set()).add(module.lora_A["default"].out_features // getattr(module, "num_experts", 1))
+            ranks.setdefault(target, set()).add(
+                module.lora_A["default"].out_features // getattr(module, "num_experts", 1)
+            )
             assert module.scaling["default"] == 2.0  # alpha / r, the attention's and the experts' alike
     assert ranks == {"q_proj": {8}, "k_proj": {8}, "v_proj": {8}, "o_proj": {8}, "gate_up_proj": {2}, "down_proj": {2}}
 
@@ -106,12 +114,16 @@ def test_adapter_count_and_ranks_match_peft(tiny_model):
 
 def test_anchor_axolotl_quantize_moe_experts_floor(qwen3_30b):
     # The floor configuration: a small attention-only adapter at 2k tokens (the issue gives no rank).
-    floor = _est(qwen3_30b, QLORA, "lora.r=16", "lora.alpha=32", "lora.target_parameters=[]", "lora.expert_r=null", tokens=2048)
+    floor = _est(
+        qwen3_30b, QLORA, "lora.r=16", "lora.alpha=32", "lora.target_parameters=[]", "lora.expert_r=null", tokens=2048
+    )
     assert 17 <= floor.total_gib <= 24, format_estimate(floor)
 
 
 def test_anchor_unsloth_between_static_and_unfused_total(qwen3_30b):
-    e = _est(qwen3_30b, QLORA, "lora.r=16", "lora.alpha=32", "lora.target_parameters=[]", "lora.expert_r=null", tokens=2048)
+    e = _est(
+        qwen3_30b, QLORA, "lora.r=16", "lora.alpha=32", "lora.target_parameters=[]", "lora.expert_r=null", tokens=2048
+    )
     static = sum(e.item(k) for k in ("weights", "adapter", "gradients", "optimizer"))
     # Unsloth's fused cross-entropy never materialises the logits that this estimate counts.
     assert static < 17.5e9 < e.total_bytes
@@ -158,7 +170,8 @@ def test_checkpointing_and_micro_batch_move_activations(qwen3_30b):
     base = _est(qwen3_30b, QLORA, tokens=4096)
     no_ckpt = _est(qwen3_30b, QLORA, "training.gradient_checkpointing=false", tokens=4096)
     mb2 = _est(qwen3_30b, QLORA, "training.micro_batch_size=2", tokens=4096)
-    act = lambda e: e.item("activations")
+    def act(e):
+        return e.item("activations")
     assert act(no_ckpt) > 5 * act(base)  # every layer keeps its activations and its adapted expert stack
     assert 1.9 < act(mb2) / act(base) < 2.1
     assert base.item("weights") == no_ckpt.item("weights") == mb2.item("weights")
@@ -171,7 +184,8 @@ def test_token_counts_match_the_real_template(tiny_model, counter):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    count = lambda msgs, **kw: len(tok.apply_chat_template(msgs, tokenize=True, return_dict=True, **kw)["input_ids"])
+    def count(msgs, **kw):
+        return len(tok.apply_chat_template(msgs, tokenize=True, return_dict=True, **kw)["input_ids"])
     for line, (total, supervised) in zip(PEER.read_text(encoding="utf-8").splitlines(), record_lengths(PEER, counter)):
         msgs = json.loads(line)["messages"]
         assert total == count(msgs)
@@ -192,12 +206,16 @@ def test_time_from_stated_throughput(qwen3_30b, counter):
     stats = data_stats(PEER, counter, 4096)
     t = estimate_time(recipe, qwen3_30b, stats, stats.longest)
     assert t.optimizer_steps == 5 * 3 and t.train_tokens == 3 * stats.tokens
-    assert math.isclose(t.hours[0], t.train_tokens / 2000 / 3600) and math.isclose(t.hours[1], t.train_tokens / 1000 / 3600)
+    assert math.isclose(t.hours[0], t.train_tokens / 2000 / 3600) and math.isclose(
+        t.hours[1], t.train_tokens / 1000 / 3600
+    )
     assert "stated" in t.source
     gpu = estimate_time(load_recipe(QLORA), qwen3_30b, stats, stats.longest)
     assert "not measured" in gpu.source and gpu.tokens_per_second[0] < gpu.tokens_per_second[1]
     # 4 GPUs process 4 times the tokens per second.
-    multi = estimate_time(load_recipe(ROOT / "recipes/train/axolotl-lora-r64-zero3.yaml"), qwen3_30b, stats, stats.longest)
+    multi = estimate_time(
+        load_recipe(ROOT / "recipes/train/axolotl-lora-r64-zero3.yaml"), qwen3_30b, stats, stats.longest
+    )
     assert math.isclose(multi.tokens_per_second[0], 4 * gpu.tokens_per_second[0], rel_tol=0.01)
 
 
@@ -222,7 +240,9 @@ def test_cli_estimate_prints_and_fails_clearly(tmp_path, capsys):
     assert "estimate for qwen3-30b-a3b-axolotl-qlora-r64" in out and "total" in out
     assert main(["train", str(QLORA), "base_model=nobody/no-such-model", "--estimate"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"novelcraft: error: {QLORA}: estimate: no config.json for nobody/no-such-model")
+    assert len(err) == 1 and err[0].startswith(
+        f"novelcraft: error: {QLORA}: estimate: no config.json for nobody/no-such-model"
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
     assert main(["train", str(QLORA), f"data.train={bad}", "--estimate"]) != 0
@@ -258,7 +278,13 @@ def test_estimate_matches_the_measured_peak_of_a_cpu_run(tool, tmp_path, tiny_mo
     runs = {}
     for label, words in (("long", None), ("short", 120)):
         data = _uniform_records(tmp_path / f"{label}.jsonl", words)
-        r = train_recipe(SMOKE[tool], f"name={tool}-{label}", f"base_model={tiny_model}", f"data.train={data}", f"data.validation={data}")
+        r = train_recipe(
+            SMOKE[tool],
+            f"name={tool}-{label}",
+            f"base_model={tiny_model}",
+            f"data.train={data}",
+            f"data.validation={data}",
+        )
         est = estimate_train(r)
         result = run_train(r, check=False, echo=None)
         assert result.stats["returncode"] == 0 and result.stats["global_step"] == 2

@@ -35,8 +35,16 @@ def test_plan_is_generated_from_the_shipped_recipes():
 
 
 def test_wheels_fit_one_transfer():
-    lines = [ln.split() for ln in (ROOT / "benchmarks/gpu/wheels.txt").read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    assert {f.split("-")[0] + "==" + f.split("-")[1] for _, f in lines} == {"bitsandbytes==0.50.2", "peft==0.21.2", "peft==0.20.0"}
+    lines = [
+        ln.split()
+        for ln in (ROOT / "benchmarks/gpu/wheels.txt").read_text(encoding="utf-8").splitlines()
+        if ln and not ln.startswith("#")
+    ]
+    assert {f.split("-")[0] + "==" + f.split("-")[1] for _, f in lines} == {
+        "bitsandbytes==0.50.2",
+        "peft==0.21.2",
+        "peft==0.20.0",
+    }
     wheels = ROOT / "benchmarks/gpu/wheels"
     if wheels.is_dir():  # fetched (git-ignored): 64 MiB is the most one transfer carries
         assert sum(p.stat().st_size for p in wheels.glob("*.whl")) < 64 * 2**20
@@ -80,7 +88,14 @@ def test_step_runner_on_tiny_shapes(index, tool, tmp_path, tiny_model, venv_or_s
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["random_weights"] is True and "random weights" in out["note"]
-    assert out["ranks"] == {"q_proj": [8], "k_proj": [8], "v_proj": [8], "o_proj": [8], "gate_up_proj": [4], "down_proj": [4]}
+    assert out["ranks"] == {
+        "q_proj": [8],
+        "k_proj": [8],
+        "v_proj": [8],
+        "o_proj": [8],
+        "gate_up_proj": [4],
+        "down_proj": [4],
+    }
     assert out["lora_B_grads_nonzero"] is True and out["oom"] is None and len(out["s_per_optimizer_step"]) == 2
     assert out["parametrizations_after"] == ([1] if variant["quantize_experts"] else [])
     assert out["versions"]["peft"] == variant["peft"]

@@ -24,7 +24,13 @@ QLORA = ROOT / "recipes/train/axolotl-qlora-r64.yaml"
 
 def test_shipped_recipes_cover_the_matrix():
     names = {p.stem for p in RECIPES}
-    assert {"axolotl-qlora-r64", "axolotl-qlora-r128", "swift-qlora-r64", "axolotl-cpu-smoke", "swift-cpu-smoke"} <= names
+    assert {
+        "axolotl-qlora-r64",
+        "axolotl-qlora-r128",
+        "swift-qlora-r64",
+        "axolotl-cpu-smoke",
+        "swift-cpu-smoke",
+    } <= names
     strategies = {load_recipe(p).distributed.strategy for p in GPU_RECIPES}
     assert {"fsdp", "deepspeed_zero3"} <= strategies
 

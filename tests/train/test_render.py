@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from novelcraft.chat_format import instruct_2507_template
 from novelcraft.errors import RecipeError
 from novelcraft.recipes import load_recipe
 from novelcraft.train import tool_keys
@@ -17,7 +18,6 @@ from novelcraft.train.common import (
     QWEN3_MOE_EXPERT_PARAMETERS,
     SWIFT_EXPERT_RANK_TUNER,
     SWIFT_INSTRUCT_TEMPLATE,
-    instruct_2507_template,
     managed_keys,
 )
 from novelcraft.train.render import SWIFT_PATTERN_PLUGIN, render_tool_config
@@ -120,7 +120,12 @@ _VARIANTS = {
     "dist": [
         [],
         ["quantization=none", "quantize_moe_experts=false", "distributed.strategy=fsdp", "distributed.num_gpus=2"],
-        ["quantization=none", "quantize_moe_experts=false", "distributed.strategy=deepspeed_zero3", "distributed.num_gpus=2"],
+        [
+            "quantization=none",
+            "quantize_moe_experts=false",
+            "distributed.strategy=deepspeed_zero3",
+            "distributed.num_gpus=2",
+        ],
     ],
     "rank": [["lora.expert_r=null"], ["lora.expert_r=4"]],
     "model_type": [[], ["model_type=null"]],

@@ -43,7 +43,9 @@ def test_prepare_run_writes_resolved_recipe_and_runnable_config(train_recipe):
     assert resolved["kind"] == "train" and resolved["lora"]["r"] == 8 and resolved["training"]["max_steps"] == 2
     # The expert rank's plugin tuner is written next to swift.yaml, where the config points.
     plugin = Path(yaml.safe_load(text)["external_plugins"][0])
-    assert plugin.parent == prepared.config_path.parent and "RANK_PATTERN: dict = {" in plugin.read_text(encoding="utf-8")
+    assert plugin.parent == prepared.config_path.parent and "RANK_PATTERN: dict = {" in plugin.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_bad_data_is_rejected_with_line(tmp_path, train_recipe):
@@ -67,7 +69,11 @@ def test_shipped_key_list_matches_installed_tool(tool, venv_or_skip):
     venv = venv_or_skip(tool)
     proc = subprocess.run(
         [tool_python(venv), ROOT / "novelcraft/resources/train/tool_check.py", "keys", tool],
-        env=tool_env(venv, cpu=True), capture_output=True, text=True, timeout=600, check=False,
+        env=tool_env(venv, cpu=True),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert set(proc.stdout.split()) == set(tool_keys(tool)), f"regenerate novelcraft/resources/train/{tool}_keys.txt"
@@ -76,19 +82,35 @@ def test_shipped_key_list_matches_installed_tool(tool, venv_or_skip):
 def _bad_configs(tool: str, tmp_path: Path, tiny_model: Path) -> list[tuple[Path, str, bool]]:
     """Configs the tool's own validation must reject: (config, expected error, swift post-parse checks)."""
     if tool == "axolotl":
-        bad = load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad", "tool_config.lora_target_linear=true"])
+        bad = load_recipe(
+            ROOT / "recipes/train/axolotl-qlora-r64.yaml",
+            [f"output_dir={tmp_path}", "name=bad", "tool_config.lora_target_linear=true"],
+        )
         # A rank pattern axolotl itself refuses (its schema: ranks > 0).
-        rank = prepare_run(load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-rank"]), require_data=False)
+        rank = prepare_run(
+            load_recipe(ROOT / "recipes/train/axolotl-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-rank"]),
+            require_data=False,
+        )
         cfg = yaml.safe_load(rank.config_path.read_text(encoding="utf-8"))
         cfg["lora_rank_pattern"] = {k: 0 for k in cfg["lora_rank_pattern"]}
         rank.config_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
         return [
-            (prepare_run(bad, require_data=False).config_path, "lora_target_linear is not compatible with quantize_moe_experts", False),
+            (
+                prepare_run(bad, require_data=False).config_path,
+                "lora_target_linear is not compatible with quantize_moe_experts",
+                False,
+            ),
             (rank.config_path, "lora_rank_pattern", False),
         ]
-    bad = load_recipe(SMOKE["swift"], [f"output_dir={tmp_path}", "name=bad", f"base_model={tiny_model}", "tool_config.max_pixels=many"])
+    bad = load_recipe(
+        SMOKE["swift"],
+        [f"output_dir={tmp_path}", "name=bad", f"base_model={tiny_model}", "tool_config.max_pixels=many"],
+    )
     # The plugin tuner without the plugin that registers it: swift's parser alone would accept it.
-    tuner = prepare_run(load_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-tuner"]), require_data=False)
+    tuner = prepare_run(
+        load_recipe(ROOT / "recipes/train/swift-qlora-r64.yaml", [f"output_dir={tmp_path}", "name=bad-tuner"]),
+        require_data=False,
+    )
     cfg = yaml.safe_load(tuner.config_path.read_text(encoding="utf-8"))
     del cfg["external_plugins"]
     tuner.config_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -129,7 +151,11 @@ def test_every_recipe_validates_with_the_tool(tool, tmp_path, tiny_model, venv_o
 def _inspect_adapter(venv: Path, base: Path, adapter: Path) -> dict:
     proc = subprocess.run(
         [tool_python(venv), TOOLS / "inspect_adapter.py", base, adapter],
-        env=tool_env(venv, cpu=True), capture_output=True, text=True, timeout=600, check=False,
+        env=tool_env(venv, cpu=True),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -148,7 +174,14 @@ def _assert_trained(result, venv: Path, tiny_model: Path) -> None:
     assert info["router_lora"] == []
     assert info["adapter_effect"] > 0 and info["merge_error"] < 1e-4
     # The smoke recipes' ranks: r=8 on attention, expert_r=4 on each expert (the tool's own adapter).
-    assert info["ranks"] == {"q_proj": [8], "k_proj": [8], "v_proj": [8], "o_proj": [8], "gate_up_proj": [4], "down_proj": [4]}
+    assert info["ranks"] == {
+        "q_proj": [8],
+        "k_proj": [8],
+        "v_proj": [8],
+        "o_proj": [8],
+        "gate_up_proj": [4],
+        "down_proj": [4],
+    }
     config = json.loads((Path(result.adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
     assert config["rank_pattern"] == {"mlp.experts.gate_up_proj": 4, "mlp.experts.down_proj": 4}
     assert config["alpha_pattern"] == {"mlp.experts.gate_up_proj": 8, "mlp.experts.down_proj": 8}
@@ -167,12 +200,20 @@ def test_axolotl_preprocess_labels_and_two_step_train(tmp_path, tiny_model, trai
     assert prepared.n_train == 11
     proc = subprocess.run(
         [venv / "bin" / "axolotl", "preprocess", prepared.config_path],
-        env=tool_env(venv, cpu=True, extra={"HF_HUB_OFFLINE": "1"}), capture_output=True, text=True, timeout=900, check=False,
+        env=tool_env(venv, cpu=True, extra={"HF_HUB_OFFLINE": "1"}),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     proc = subprocess.run(
         [tool_python(venv), TOOLS / "inspect_labels.py", r.run_dir / "prepared", tiny_model, train, PEER],
-        env=tool_env(venv, cpu=True), capture_output=True, text=True, timeout=600, check=False,
+        env=tool_env(venv, cpu=True),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     labels = json.loads(proc.stdout.strip().splitlines()[-1])

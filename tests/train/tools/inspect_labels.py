@@ -37,14 +37,18 @@ def main(prepared: str, tokenizer_dir: str, *data: str) -> int:
                 problems.append(f"{ds_dir.name}[{i}]: labels differ from input ids")
             text = tok.decode([ids[j] for j in span], skip_special_tokens=False)
             if text not in expected:
-                problems.append(f"{ds_dir.name}[{i}]: labelled text is not an assistant turn + <|im_end|>: {text[:60]!r}...{text[-30:]!r}")
+                problems.append(
+                    f"{ds_dir.name}[{i}]: labelled text is not an assistant turn + <|im_end|>: {text[:60]!r}...{text[-30:]!r}"
+                )
             else:
                 matched.add(text)
                 # Everything before the span is system + user + the assistant header: never trained.
                 prefix = tok.decode(ids[: span[0]], skip_special_tokens=False)
                 if not prefix.endswith("<|im_start|>assistant\n") or "<think>" in prefix + text:
                     problems.append(f"{ds_dir.name}[{i}]: unexpected prompt end {prefix[-40:]!r}")
-    print(json.dumps({"rows": rows, "matched_records": len(matched), "records": len(expected), "problems": problems[:10]}))
+    print(
+        json.dumps({"rows": rows, "matched_records": len(matched), "records": len(expected), "problems": problems[:10]})
+    )
     return 0 if not problems and rows else 1
 
 
