@@ -1,0 +1,281 @@
+"""The walk that gives every unit of the book its place: front matter, a chapter, back matter.
+
+* Before the first chapter: front matter, classified by its heading or its content - except an unheaded
+  first chapter (the first numbered chapter is number 2), a prologue or prelude (the narrative's own
+  opening, kept with the first chapter) and the containers of the first chapter.
+* Between chapters: containers (their heading becomes the chapters' container path; a container with text
+  but no chapter below it is a chapter), matter sections in mid-book (a dedication of volume II), narrative
+  sections (an epilogue is a chapter; a finale closes the chapter before it).
+* After the last chapter: from the first end marker or matter heading on, back matter.
+"""
+
+from __future__ import annotations
+
+from .candidates import Cand
+from .document import Document, Para
+from .headings import smart_title
+from .inline import clean_text, count_glued_notes, is_figure_residue, note_definition
+from .matter import content_kind, is_end_marker, is_title_line
+from .outline import Outline
+from .sections import CleanBook, ReportItem, Section
+from .units import Options, Unit, chapter_title, container_display
+from .units import where as _where
+
+#: narrative sections that join the chapter after them / before them instead of standing alone
+JOIN_NEXT = {"prologue", "prelude", "chorus", "interlude"}
+JOIN_PREVIOUS = {"finale", "postlude"}
+
+
+def _words(paras: list[Para], a: int, b: int) -> int:
+    return sum(p.words for p in paras[a:b] if p.kind not in ("break", "figure"))
+
+
+class _Builder:
+    def __init__(self, book: CleanBook, doc: Document, opts: Options, title: str | None, author: str | None) -> None:
+        self.book, self.doc, self.paras, self.opts = book, doc, doc.paras, opts
+        self.title, self.author = title, author
+        self.glued = count_glued_notes(doc.paras) >= 3
+        self.pending: list[str] = []  # paragraphs of a prologue waiting for the next chapter
+        self.median_chapter_words = 0.0
+
+    # -- text ---------------------------------------------------------------------------------------------
+
+    def body(self, a: int, b: int, *, narrative: bool) -> list[str]:
+        """Cleaned paragraphs of ``paras[a:b]``; in the narrative, residue out and footnotes to the notes."""
+        out: list[str] = []
+        for k in range(a, b):
+            p = self.paras[k]
+            if p.kind == "break":
+                out.append("* * *")
+                continue
+            if narrative and is_figure_residue(p):
+                self.book.residue["illustration markers"] = self.book.residue.get("illustration markers", 0) + 1
+                continue
+            if narrative and p.kind == "note":
+                self.book.footnotes.append(("", "", p.text))
+                continue
+            if narrative and (note := note_definition(p.text)) is not None:
+                self.book.footnotes.append(("", note[0], note[1]))
+                continue
+            text, counts = clean_text(p.text, glued_notes=self.glued) if narrative else (p.text, {})
+            for key, n in counts.items():
+                self.book.residue[key] = self.book.residue.get(key, 0) + n
+            if not text:
+                continue
+            if narrative and p.kind == "heading":
+                text = f"**{text}**"
+            out.append(text)
+        while out and out[0] == "* * *":
+            out.pop(0)
+        while out and out[-1] == "* * *":
+            out.pop()
+        return out
+
+    # -- sections -----------------------------------------------------------------------------------------
+
+    def reference(self, kind: str, heading: str, a: int, b: int, reason: str) -> None:
+        body = self.body(a, b, narrative=False)
+        if kind == "title_page" and self.title:
+            body = body or [heading]
+        if not body and not heading:
+            return
+        paragraphs = body or [heading]
+        self.book.reference.append(
+            Section(heading=heading or kind, source_heading=heading, paragraphs=paragraphs,
+                    title=smart_title(heading) if heading else kind.replace("_", " ").capitalize(), kind=kind)
+        )
+        self.book.report.append(ReportItem(role="reference", kind=kind, title=heading[:80],
+                                           words=sum(len(t.split()) for t in paragraphs), where=_where(self.paras, a),
+                                           reason=reason))
+
+    def chapter(self, cand: Cand | None, a: int, b: int, containers: list[Cand], *, title: str | None = None,
+                reason: str = "") -> Section | None:
+        paragraphs = self.pending + self.body(a, b, narrative=True)
+        if not paragraphs or (sum(len(t.split()) for t in paragraphs) < 3):
+            return None
+        self.pending = []
+        path = [container_display(c) for c in containers]
+        sec = Section(heading="", source_heading=cand.text if cand else "", paragraphs=paragraphs,
+                      title=title if title is not None else chapter_title(cand), part=" / ".join(path) or None,
+                      containers=path)
+        self.book.chapters.append(sec)
+        self.book.report.append(ReportItem(role="chapter", title=(sec.title or sec.source_heading or "")[:80],
+                                           words=sum(len(t.split()) for t in paragraphs),
+                                           where=_where(self.paras, cand.i if cand else a), reason=reason))
+        return sec
+
+    def front(self, u: Unit) -> None:
+        heading = u.cand.text if u.cand else ""
+        if u.matter:
+            self.reference(u.matter, heading, u.start, u.end, "front matter heading")
+            return
+        span = [p for p in self.paras[u.start:u.end] if p.kind != "break"]
+        kind = content_kind(([self.paras[u.cand.i]] if u.cand else []) + span, front=True, title=self.title,
+                            author=self.author)
+        if u.cand is not None and is_title_line(heading, self.title, self.author) and kind == "other" and not span:
+            kind = "title_page"
+        self.reference(kind, heading, u.start, u.end, "before the first chapter")
+
+
+def _first_number(units: list[Unit], k: int) -> int | None:
+    c = units[k].cand
+    return c.head.number if c is not None and c.head is not None else None
+
+
+def assign_units(book: CleanBook, doc: Document, units: list[Unit], outline: Outline, opts: Options,
+                 title: str | None, author: str | None) -> None:
+    """Front matter, chapters, back matter from the units (see the module docstring)."""
+    b = _Builder(book, doc, opts, title, author)
+    paras = doc.paras
+    sizes = sorted(_words(paras, u.start, u.end) for u in units if u.role == "chapter")
+    b.median_chapter_words = sizes[len(sizes) // 2] if sizes else 0.0
+    chapters = [k for k, u in enumerate(units) if u.role == "chapter"]
+    if not chapters:
+        # no chapter heading at all: the narrative units (or everything that is not matter) make one chapter each
+        chapters = [k for k, u in enumerate(units) if u.role in ("container", "narrative") and not u.matter
+                    and _words(paras, u.start, u.end) >= opts.min_chapter_words]
+        for k in chapters:
+            units[k].role = "chapter"
+        if not chapters:
+            lead = [k for k, u in enumerate(units) if u.role == "lead" and _words(paras, u.start, u.end)]
+            for k in lead:
+                units[k].role = "chapter"
+            chapters = lead
+    first, last = (chapters[0], chapters[-1]) if chapters else (len(units), -1)
+    # the narrative opens earlier: containers of the first chapter, a prologue, an unheaded first chapter
+    start = first
+    while start > 0 and units[start - 1].role in ("container", "narrative") and not units[start - 1].matter:
+        start -= 1
+    implied_first = first < len(units) and _first_number(units, first) == 2
+    if implied_first and start > 0 and units[start - 1].role in ("lead", "sub", "container") and \
+            _words(paras, units[start - 1].start, units[start - 1].end) >= opts.min_chapter_words:
+        units[start - 1].implied = True
+        start -= 1
+    state = "front"
+    for k, u in enumerate(units):
+        if k == start:
+            state = "narrative"
+        if state == "front":
+            b.front(u)
+            continue
+        if state == "back":
+            _back(b, u)
+            continue
+        after_last = k > last
+        if u.role == "matter":
+            if after_last:
+                state = "back"
+                _back(b, u)
+            else:
+                b.reference(u.matter or "other", u.cand.text if u.cand else "", u.start, u.end, "matter between chapters")
+            continue
+        end = _end_marker(paras, u.start, u.end) if k >= last else None
+        stop = end if end is not None else u.end
+        if u.implied:
+            b.chapter(None, u.start, stop, u.containers, title=None, reason="unheaded first chapter (the next is numbered 2)")
+        elif u.role == "chapter":
+            b.chapter(u.cand, u.start, stop, u.containers)
+        elif u.role == "narrative":
+            _narrative(b, u, stop, after_last)
+        elif u.role in ("container", "absorbed"):
+            _container(b, units, k, stop, opts)
+        elif u.role == "lead":
+            if _words(paras, u.start, stop) >= opts.min_chapter_words:
+                b.chapter(None, u.start, stop, [], reason="text before the first heading")
+        if end is not None:
+            state = "back"
+            b.reference("end_marker", paras[end].text, end, end + 1, "end marker")
+            if end + 1 < u.end:
+                _back(b, Unit(end + 1, u.end, None, "lead"))
+    if b.pending and book.chapters:
+        book.chapters[-1].paragraphs.extend(b.pending)
+
+
+def _end_marker(paras: list[Para], a: int, b: int) -> int | None:
+    for k in range(a, b):
+        if is_end_marker(paras[k].text):
+            return k
+    return None
+
+
+def _narrative(b: _Builder, u: Unit, stop: int, after_last: bool) -> None:
+    kind = u.cand.head.narrative if u.cand and u.cand.head else None
+    heading = f"**{u.cand.text}**" if u.cand else ""
+    body = b.body(u.start, stop, narrative=True)
+    if kind in JOIN_NEXT and not after_last:
+        b.pending += [heading, *body] if heading else body
+        b.book.report.append(ReportItem(role="chapter", kind=kind or "", title=u.cand.text if u.cand else "",
+                                        words=sum(len(t.split()) for t in body), where=_where(b.paras, u.start),
+                                        reason=f"{kind}: joined to the chapter after it"))
+    elif kind in JOIN_PREVIOUS and b.book.chapters:
+        b.book.chapters[-1].paragraphs.extend([heading, *body])
+        b.book.report.append(ReportItem(role="chapter", kind=kind or "", title=u.cand.text if u.cand else "",
+                                        words=sum(len(t.split()) for t in body), where=_where(b.paras, u.start),
+                                        reason=f"{kind}: joined to the chapter before it"))
+    else:
+        b.chapter(u.cand, u.start, stop, u.containers, title=smart_title(u.cand.text.strip(" .")) if u.cand else None,
+                  reason=f"{kind or 'narrative'} section")
+
+
+def _first_child(units: list[Unit], k: int) -> tuple[Unit | None, Unit | None]:
+    """(the first chapter below container ``k``, the container of the same or a higher rank that ends it)."""
+    u = units[k]
+    assert u.cand is not None
+    for nxt in units[k + 1:]:
+        if nxt.role == "chapter":
+            return nxt, None
+        if nxt.role == "container" and nxt.cand is not None and nxt.cand.depth <= u.cand.depth:
+            return None, nxt
+    return None, None
+
+
+def _container(b: _Builder, units: list[Unit], k: int, stop: int, opts: Options) -> None:
+    u = units[k]
+    assert u.cand is not None
+    if u.role == "absorbed":
+        return
+    child, ender = _first_child(units, k)
+    words = _words(b.paras, u.start, stop)
+    if child is None:
+        nxt_child = _first_child(units, units.index(ender))[0] if ender is not None and ender.role == "container" else None
+        number = nxt_child.cand.head.number if nxt_child and nxt_child.cand and nxt_child.cand.head else None
+        if ender is not None and ender.cand is not None and ender.cand.depth == u.cand.depth and number == 2:
+            # the numbering goes on from 2 after the next title: that title does not open a group, it sits inside
+            # this container's unheaded first chapter
+            ender.role = "absorbed"
+            text = b.body(u.start, stop, narrative=True) + [f"**{ender.cand.text}**"] + b.body(ender.start, ender.end,
+                                                                                               narrative=True)
+            b.pending += text
+            b.chapter(None, ender.end, ender.end, u.containers + [u.cand],
+                      reason="unheaded first chapter (the next is numbered 2)")
+            return
+        if words >= max(opts.min_chapter_words, 0.25 * b.median_chapter_words):
+            b.chapter(u.cand, u.start, stop, u.containers, title=container_display(u.cand),
+                      reason="a container with no chapter below it is a chapter")
+        elif words:
+            # too short to stand alone (a postscript, a subtitle): it stays with the text around it
+            body = [f"**{u.cand.text}**", *b.body(u.start, stop, narrative=True)]
+            if b.book.chapters and k > 0 and units[k - 1].role == "chapter":
+                b.book.chapters[-1].paragraphs.extend(body)  # a postscript closes the chapter before it
+            else:
+                b.pending += body  # a heading's subtitle opens the chapter after it
+        return
+    number = child.cand.head.number if child.cand and child.cand.head else None
+    if number == 2 and words >= opts.min_chapter_words:
+        b.chapter(None, u.start, stop, u.containers + [u.cand], reason="unheaded first chapter (the next is numbered 2)")
+    elif words:
+        # a part's epigraph or argument: it opens the part's first chapter
+        b.pending += b.body(u.start, stop, narrative=True)
+
+
+def _back(b: _Builder, u: Unit) -> None:
+    heading = u.cand.text if u.cand else ""
+    if u.matter:
+        b.reference(u.matter, heading, u.start, u.end, "back matter heading")
+        return
+    span = [p for p in b.paras[u.start:u.end] if p.kind != "break"]
+    if u.cand is not None and is_end_marker(heading):
+        b.reference("end_marker", heading, u.start, u.end, "end marker")
+        return
+    kind = content_kind(span, front=False, title=b.title, author=b.author) if span else "other"
+    b.reference(kind, heading, u.start, u.end, "after the end of the narrative")
