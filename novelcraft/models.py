@@ -79,7 +79,8 @@ class Chapter(Record):
     title: str | None = Field(None, description="chapter title without its number, if the book gives one")
     heading: str = Field(..., description="normalized heading, '# Chapter N' or '# Chapter N: Title'")
     source_heading: str = Field(..., description="the heading as the source book writes it")
-    part: str | None = Field(None, description="enclosing book/part/volume heading, if any")
+    part: str | None = Field(None, description="the containers around it (volume, book, part...), joined by ' / '")
+    containers: list[str] = Field(default_factory=list, description="container headings around it, outermost first")
     text: str = Field(..., min_length=1, description="cleaned Markdown, starting with the normalized heading")
     word_count: int = Field(..., ge=0)
     tokens: int = Field(..., ge=0)
@@ -87,22 +88,14 @@ class Chapter(Record):
 
 
 ReferenceKind = Literal[
-    "foreword",
-    "preface",
-    "introduction",
-    "prologue_note",
-    "dedication",
-    "epigraph",
-    "front_matter",
-    "glossary",
-    "characters",
-    "etymology",
-    "extracts",
-    "notes",
-    "footnotes",
-    "appendix",
-    "afterword",
-    "other",
+    # prose a user may train on (``segmentation.reference_kinds``)
+    "foreword", "preface", "introduction", "afterword", "appendix", "epigraph", "dedication", "notes", "footnotes",
+    "editor_note", "translator_note", "characters", "glossary", "other",
+    # never trained on
+    "title_page", "half_title", "contents", "illustrations", "advertisement", "colophon", "license", "gutenberg",
+    "index", "transcriber_note", "end_marker",
+    # kinds written by earlier versions
+    "prologue_note", "front_matter", "etymology", "extracts",
 ]
 
 

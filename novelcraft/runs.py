@@ -271,6 +271,7 @@ class ItemStats(Record):
     stages_run: list[str] = Field(default_factory=list)
     stages_skipped: list[str] = Field(default_factory=list)
     seconds: dict[str, float] = Field(default_factory=dict)
+    info: dict[str, str] = Field(default_factory=dict, description="decisions worth knowing (an encoding, warnings)")
     note: str | None = None
 
 
@@ -326,6 +327,7 @@ class RunStats(Record):
                 tail.append(f"skipped {', '.join(i.stages_skipped)}")
             if i.note:
                 tail.append(i.note)
+            tail += [f"{k}: {v}" for k, v in i.info.items() if k != "encoding"]
             lines.append(f"  {i.id}: {counts}" + (f"; {'; '.join(tail)}" if tail else ""))
         lines.extend(f"  {n}" for n in self.notes)
         for name, st in self.stages.items():

@@ -59,6 +59,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "trace": "novelcraft.generate.output:Trace",
     # prep stage files
     "source_meta": "novelcraft.prep.ingest:SourceMeta",
+    "ingest_document": "novelcraft.prep.structure.document:Document",
     "clean_book": "novelcraft.prep.clean:CleanBook",
     "world_context_file": "novelcraft.prep.stage_files:WorldContextFile",
     "scenes_file": "novelcraft.prep.stage_files:ScenesFile",

@@ -10,7 +10,7 @@ from ..errors import StructureError
 from ..models import Block, Book, BookMeta, Chapter, ReferenceSection, Scene
 from ..tokens import TokenCounter
 from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes_counted
-from .clean import CleanBook, Section, clean_markdown
+from .clean import CleanBook, Section, clean_document
 from .ingest import RawBook, ingest_book
 from .recipe import PrepRecipe
 
@@ -89,6 +89,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 heading=sec.heading,
                 source_heading=sec.source_heading,
                 part=sec.part,
+                containers=list(sec.containers),
                 text=sec.text,
                 word_count=count_words(sec.text),
                 tokens=ntok,
@@ -110,7 +111,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 blocks=blocks,
             )
             reference.append(ref)
-            if recipe.segmentation.include_reference:
+            if recipe.segmentation.include_reference and sec.kind in recipe.segmentation.reference_kinds:
                 ref_scenes.append((ref, _scenes_for(blocks, counter, recipe)))
     # Narrative scenes come first (their order drives NOVEL PROGRESS); reference scenes follow, flagged.
     for ref, groups in ref_scenes:
@@ -136,28 +137,12 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
 
 def clean_raw_book(raw: RawBook, recipe: PrepRecipe) -> CleanBook:
     """Stage 2 over an ingested book, configured by the recipe."""
-    return clean_markdown(
-        raw.markdown,
-        title=raw.meta.title,
-        author=raw.meta.author,
-        keep_footnotes=recipe.clean.keep_footnotes,
-        min_chapter_words=recipe.clean.min_chapter_words,
-        extra_reference_titles=recipe.clean.extra_reference_titles,
-    )
+    return clean_document(raw.document, title=raw.meta.title, author=raw.meta.author, config=recipe.clean,
+                          source=raw.meta.source_file)
 
 
 def prep_book(path: str | Path, recipe: PrepRecipe, counter: TokenCounter) -> Book:
     """Ingest, clean and build one book in memory (no files written)."""
-    raw = ingest_book(path)
+    override = recipe.clean.override_for(str(path))
+    raw = ingest_book(path, encoding=override.encoding if override else None)
     return build_book(raw, clean_raw_book(raw, recipe), counter, recipe)
-
-
-def render_clean_markdown(clean: CleanBook) -> str:
-    """Human-readable stage-2 file: reference sections (flagged) then chapters."""
-    parts = []
-    for ref in clean.reference:
-        parts.append(
-            f"<!-- reference: {ref.kind} -->\n\n# {ref.title or ref.heading}\n\n" + "\n\n".join(ref.paragraphs)
-        )
-    parts.extend(ch.text for ch in clean.chapters)
-    return "\n\n".join(parts) + "\n"

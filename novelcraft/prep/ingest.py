@@ -1,24 +1,24 @@
-"""Stage 1 - ingest: EPUB (pandoc), Gutenberg plain text or Markdown -> raw Markdown + source metadata."""
+"""Stage 1 - ingest: EPUB, Gutenberg plain text or Markdown -> paragraphs with their structural signals + metadata."""
 
 from __future__ import annotations
 
 import logging
 import re
 import zipfile
-from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ..errors import IngestError, NovelcraftError
+from ..errors import IngestError
 from ..io import sha256_file
-from ..pandoc import run_pandoc
+from .structure.document import Document
+from .structure.encoding import decode_text
+from .structure.epub_reader import read_epub
+from .structure.text_reader import read_text
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".epub", ".txt", ".md", ".markdown")
-PANDOC_ARGS = ["--wrap=none"]
-PANDOC_FORMAT = "gfm-smart-raw_html"
 _FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
 
 
@@ -32,10 +32,13 @@ class SourceMeta(BaseModel):
     source_file: str
     source_sha256: str
     format: str
+    encoding: str | None = Field(None, description="plain text: the codec and why it was chosen")
 
 
 class RawBook(BaseModel):
-    markdown: str
+    """Stage 1 output: the book as paragraphs with their signals (``01_ingest.json``) and its metadata."""
+
+    document: Document
     meta: SourceMeta
 
 
@@ -97,33 +100,6 @@ def epub_metadata(path: Path) -> dict[str, str | None]:
     }
 
 
-def epub_to_markdown(path: str | Path) -> str:
-    """Convert an EPUB with pandoc 3 (``-t gfm-smart-raw_html --wrap=none``, one-line headings)."""
-    path = Path(path)
-    check_epub(path)
-    with resources.as_file(resources.files("novelcraft.resources") / "headings.lua") as lua:
-        args = ["-f", "epub", "-t", PANDOC_FORMAT, *PANDOC_ARGS, "--lua-filter", str(lua), str(path)]
-        try:
-            return run_pandoc(args, path=path, step="ingest").decode("utf-8")
-        except NovelcraftError as exc:
-            raise IngestError(exc.cause, path=path, step="ingest") from None
-
-
-# --------------------------------------------------------------------------- plain text / Markdown
-
-
-def decode_utf8(data: bytes, path: Path) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IngestError(
-            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded; "
-            "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-            path=path,
-            step="ingest",
-        ) from None
-
-
 _HEADER_FIELD = re.compile(r"^(Title|Author|Language|Release [Dd]ate)\s*:\s*(.+?)\s*$", re.M)
 
 
@@ -140,63 +116,59 @@ def gutenberg_header_metadata(text: str) -> dict[str, str | None]:
     }
 
 
-def unwrap_plain_text(text: str) -> str:
-    """Hard-wrapped Gutenberg text -> one line per paragraph, ``_italics_`` -> ``*italics*``.
-
-    Paragraphs whose lines are indented (verse, letters' addresses) keep their line breaks.
-    """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    paragraphs = re.split(r"\n[ \t]*\n+", text)
-    out = []
-    for para in paragraphs:
-        lines = [ln.rstrip() for ln in para.split("\n") if ln.strip()]
-        if not lines:
-            continue
-        if len(lines) > 1 and all(ln.startswith((" ", "\t")) for ln in lines):
-            out.append("\n".join(ln.strip() for ln in lines))
-        else:
-            out.append(" ".join(ln.strip() for ln in lines))
-    joined = "\n\n".join(out)
-    return re.sub(r"(?<![\w*])_([^_\n]+?)_(?![\w*])", r"*\1*", joined)
-
-
 # --------------------------------------------------------------------------- entry point
 
 
-def ingest_book(path: str | Path) -> RawBook:
-    """Read one source book into Markdown plus metadata. Raises :class:`IngestError` on bad input."""
+def render_document(doc: Document) -> str:
+    """``01_ingest.md``: the paragraphs as Markdown, headings with their level, for a person to read."""
+    out = []
+    for p in doc.paras:
+        if p.kind == "heading":
+            out.append(f"{'#' * (p.level or 2)} {p.text}")
+        elif p.kind == "figure":
+            out.append(f"[figure: {p.text}]")
+        else:
+            out.append(p.text)
+    return "\n\n".join(out) + "\n"
+
+
+def ingest_book(path: str | Path, *, encoding: str | None = None) -> RawBook:
+    """Read one source book into paragraphs with their structural signals, plus metadata.
+
+    ``encoding`` forces the codec of a plain-text file (else it is detected, see
+    :func:`~novelcraft.prep.structure.encoding.decode_text`). Raises :class:`IngestError` on bad input.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(
-            f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})", path=path, step="ingest"
-        )
+        raise IngestError(f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})", path=path, step="ingest")
     if not path.is_file():
         raise IngestError("file not found", path=path, step="ingest")
     if path.stat().st_size == 0:
         raise IngestError("empty file", path=path, step="ingest")
     sha = sha256_file(path)
     if suffix == ".epub":
-        markdown = epub_to_markdown(path)
+        check_epub(path)
+        document = read_epub(path)
         meta = epub_metadata(path)
-        header = gutenberg_header_metadata(markdown)
+        header = gutenberg_header_metadata("\n".join(p.text for p in document.paras[:80]))
         meta = {k: meta.get(k) or header.get(k) for k in meta}
-        fmt = "epub"
+        fmt, decision = "epub", None
     else:
-        raw = decode_utf8(path.read_bytes(), path)
-        if suffix == ".txt":
-            markdown = unwrap_plain_text(raw)
-            fmt = "gutenberg-text"
-        else:
-            markdown = raw.replace("\r\n", "\n")
-            fmt = "markdown"
-        meta = gutenberg_header_metadata(raw)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IngestError(f"cannot read ({exc.strerror or exc})", path=path, step="ingest") from None
+        decoded = decode_text(data, str(path), encoding)
+        document = read_text(decoded.text, markdown=suffix != ".txt", encoding=decoded.decision)
+        fmt, decision = ("gutenberg-text" if suffix == ".txt" else "markdown"), decoded.decision
+        meta = gutenberg_header_metadata(decoded.text)
         if suffix != ".txt" and not meta.get("title"):
-            m = re.search(r"^#\s+(.+)$", markdown, re.M)
-            meta["title"] = m.group(1).strip() if m else None
-    if not markdown.strip():
+            first = next((p for p in document.paras if p.kind == "heading"), None)
+            meta["title"] = first.text if first else None
+    if not any(p.text.strip() for p in document.paras):
         raise IngestError("the book has no text", path=path, step="ingest")
     return RawBook(
-        markdown=markdown,
-        meta=SourceMeta(**meta, source_file=path.name, source_sha256=sha, format=fmt),
+        document=document,
+        meta=SourceMeta(**meta, source_file=path.name, source_sha256=sha, format=fmt, encoding=decision),
     )

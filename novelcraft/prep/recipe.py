@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..llm.config import LLMConfig
+from .structure.matter import NEVER_TRAINED, PROSE_KINDS
+
+#: reference kinds a recipe may turn into training scenes
+TRAINABLE_REFERENCE_KINDS = PROSE_KINDS
 from ..recipes import Budgets, Recipe, TokenizerConfig
 from ..strict import Strict
+
+
+class BookOverride(Strict):
+    """Settings for one odd book (``clean.books``, keyed by file name or stem, wildcards allowed)."""
+
+    encoding: str | None = Field(None, description="decode a plain-text file with this codec (e.g. cp1252)")
+    heading_pattern: str | None = Field(
+        None, description="regular expression: the paragraphs it matches are the chapter headings, and only they"
+    )
+    drop: list[str] = Field(default_factory=list, description="regular expressions of paragraphs to drop before cleaning")
+    chapters: int | None = Field(None, ge=1, description="the chapter count to expect: another count stops the book")
+
+    @field_validator("heading_pattern", "drop")
+    @classmethod
+    def _compiles(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for pattern in [value] if isinstance(value, str) else (value or []):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        return value
 
 
 class CleanConfig(Strict):
     keep_footnotes: bool = Field(True, description="collect footnote text into a 'footnotes' reference section")
     min_chapter_words: int = Field(
-        40, ge=0, description="an unnumbered titled section needs this many words to count as a chapter"
+        40, ge=0, description="a section needs this many words to count as a chapter of its own"
     )
     extra_reference_titles: list[str] = Field(
         default_factory=list, description="extra heading words that mark reference material"
     )
+    books: dict[str, BookOverride] = Field(
+        default_factory=dict, description="per-book settings for odd books, keyed by file name or stem (wildcards)"
+    )
+
+    def override_for(self, source: str) -> BookOverride | None:
+        """The settings of ``clean.books`` that name ``source``, if any."""
+        name = Path(source).name
+        for pattern, override in self.books.items():
+            if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(Path(source).stem, pattern):
+                return override
+        return None
 
 
 class SegmentationConfig(Strict):
@@ -30,6 +69,22 @@ class SegmentationConfig(Strict):
 
     method: Literal["llm", "blocks", "none"] = "blocks"
     include_reference: bool = Field(True, description="also cut reference sections into (flagged) scenes")
+    reference_kinds: list[str] = Field(
+        default_factory=lambda: list(TRAINABLE_REFERENCE_KINDS),
+        description="the reference kinds that become scenes with include_reference (contents, advertisements, "
+        "licences, title pages, indexes and transcribers' notes never do)",
+    )
+
+    @field_validator("reference_kinds")
+    @classmethod
+    def _trainable(cls, value: list[str]) -> list[str]:
+        never = sorted(set(value) & set(NEVER_TRAINED))
+        if never:
+            raise ValueError(f"{', '.join(never)} never become training scenes")
+        unknown = sorted(set(value) - set(TRAINABLE_REFERENCE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown reference kind(s) {', '.join(unknown)}; known: {', '.join(TRAINABLE_REFERENCE_KINDS)}")
+        return value
     window_tokens: int = Field(
         6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
     )

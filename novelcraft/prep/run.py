@@ -4,8 +4,10 @@ Layout of a run (``OUTPUT_DIR/NAME``)::
 
     recipe.resolved.yaml          the recipe with every default filled in
     stats.json                    per-book and total statistics of the last run
-    books/<stem>/01_ingest.md     pandoc / plain-text Markdown       (+ 01_ingest.meta.json)
-    books/<stem>/02_clean.json    chapters and reference sections    (+ 02_clean.md for reading)
+    books/<stem>/01_ingest.json   paragraphs with their structural signals, and the book's navigation
+                                  (+ 01_ingest.md to read, 01_ingest.meta.json: what the file says of itself)
+    books/<stem>/02_clean.json    chapters (with their containers) and reference sections
+                                  (+ 02_clean.md to read, 02_structure.md: the outline and every decision)
     books/<stem>/03_book.json     the Book JSON (blocks and scenes)
     books/<stem>/manifest.json    fingerprint of each finished stage
 
@@ -29,9 +31,10 @@ from ..models import Book
 from ..recipes import write_resolved_recipe
 from ..runs import ItemStats, Manifest, RunStats, files_with_suffix, fingerprint, resolve_inputs
 from ..tokens import TokenCounter, load_token_counter
-from .book import build_book, clean_raw_book, render_clean_markdown
-from .clean import CleanBook
-from .ingest import SUPPORTED_SUFFIXES, RawBook, SourceMeta, ingest_book
+from .book import build_book, clean_raw_book
+from .clean import CleanBook, render_clean_markdown, render_report
+from .ingest import SUPPORTED_SUFFIXES, RawBook, SourceMeta, ingest_book, render_document
+from .structure.document import Document
 from .recipe import PrepRecipe
 
 if TYPE_CHECKING:
@@ -100,34 +103,50 @@ def prep_one(
         stats.stages_run.append(name)
         return value
 
-    f_meta, f_ingest = book_dir / "01_ingest.meta.json", book_dir / "01_ingest.md"
-    fp_ingest = fingerprint("ingest", source_sha)
+    f_meta, f_ingest, f_ingest_md = (book_dir / n for n in ("01_ingest.meta.json", "01_ingest.json", "01_ingest.md"))
+    override = recipe.clean.override_for(str(source))
+    encoding = override.encoding if override else None
+    fp_ingest = fingerprint("ingest", source_sha, encoding)
 
     def save_ingest(raw: RawBook) -> None:
+        atomic_write_text(f_ingest_md, render_document(raw.document))
+        atomic_write_json(f_ingest, raw.document)
         atomic_write_json(f_meta, raw.meta)
-        atomic_write_text(f_ingest, raw.markdown)
 
     def load_ingest() -> RawBook:
         meta = SourceMeta.model_validate_json(f_meta.read_text(encoding="utf-8"))
-        return RawBook(markdown=f_ingest.read_text(encoding="utf-8"), meta=meta)
+        return RawBook(document=Document.model_validate_json(f_ingest.read_text(encoding="utf-8")), meta=meta)
 
-    raw: RawBook = stage("ingest", fp_ingest, [f_meta, f_ingest], lambda: ingest_book(source), save_ingest, load_ingest)
+    raw: RawBook = stage(
+        "ingest",
+        fp_ingest,
+        [f_meta, f_ingest, f_ingest_md],
+        lambda: ingest_book(source, encoding=encoding),
+        save_ingest,
+        load_ingest,
+    )
 
-    f_clean, f_clean_md = book_dir / "02_clean.json", book_dir / "02_clean.md"
+    f_clean, f_clean_md, f_report = (book_dir / n for n in ("02_clean.json", "02_clean.md", "02_structure.md"))
     fp_clean = fingerprint("clean", fp_ingest, recipe.clean.model_dump())
 
     def save_clean(clean: CleanBook) -> None:
         atomic_write_text(f_clean_md, render_clean_markdown(clean))
+        atomic_write_text(f_report, render_report(clean, raw.meta.source_file))
         atomic_write_json(f_clean, clean)
 
     clean: CleanBook = stage(
         "clean",
         fp_clean,
-        [f_clean, f_clean_md],
+        [f_clean, f_clean_md, f_report],
         lambda: clean_raw_book(raw, recipe),
         save_clean,
         lambda: CleanBook.model_validate_json(f_clean.read_text(encoding="utf-8")),
     )
+    if clean.encoding:
+        stats.info["encoding"] = clean.encoding
+    warnings = [r.reason for r in clean.report if r.role == "warning"]
+    if warnings:
+        stats.info["warnings"] = "; ".join(warnings)
 
     f_book = book_dir / "03_book.json"
     fp_book = fingerprint(

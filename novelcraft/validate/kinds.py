@@ -54,6 +54,7 @@ class FileKind:
 #: kinds named by their files (checked in order, before content-based detection).
 FILE_KINDS: tuple[FileKind, ...] = (
     FileKind("source_meta", ("01_ingest.meta.json",), ("source_file", "source_sha256")),
+    FileKind("ingest_document", ("01_ingest.json",), ("format", "paras")),
     FileKind("clean_book", ("02_clean.json",), ("chapters", "reference")),
     FileKind("world_context_file", ("04_world_context.json",), ("world_context", "rendered")),
     FileKind("scenes_file", ("05_scenes.json",), ("atomic_starts", "scenes")),

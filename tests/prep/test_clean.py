@@ -1,142 +1,132 @@
-"""Unit tests of the pure cleaning functions on inline text in the shapes real books use."""
+"""Stage 2 through its public API (``clean_markdown``, ``clean_document``, the recipe's ``clean`` settings and
+the structure report) on inline text in the shapes real books use."""
 
-from novelcraft.prep.clean import (
-    classify_heading,
-    clean_inline,
-    clean_markdown,
-    extract_footnotes,
-    reference_kind,
-    smart_title,
-    strip_gutenberg,
-)
+import pytest
+
+from novelcraft.errors import StructureError
+from novelcraft.prep.clean import clean_document, clean_markdown, render_clean_markdown, render_report
+from novelcraft.prep.recipe import CleanConfig
+from novelcraft.prep.structure.text_reader import read_text
 
 BODY = "It was a dark and stormy night, and the wind howled through the trees of the old forest. " * 4
 
 GUTENBERG = f"""The Project Gutenberg eBook of Test
 
-**Title**: Test Book
+Title: Test Book
 
-\\*\\*\\* START OF THE PROJECT GUTENBERG EBOOK TEST BOOK \\*\\*\\*
+Author: Ann Author
 
-# Test Book
+*** START OF THE PROJECT GUTENBERG EBOOK TEST BOOK ***
 
-## by Ann Author
 
-![](cover.jpg)
 
-## Contents
 
-| [CHAPTER I.](#ch1) | Beginning |
-|----|----|
-| [CHAPTER II.](#ch2) | End |
+TEST BOOK
 
-## CHAPTER I. THE BEGINNING
+by Ann Author
 
-{BODY}[^(\\[1\\])](#fn-1)
 
-[\\[1\\]](#fnref-1) A note about the night.
 
-## CHAPTER II. THE END
+CONTENTS
+
+ CHAPTER I. THE BEGINNING
+ CHAPTER II. THE END
+
+
+
+
+CHAPTER I. THE BEGINNING
 
 {BODY}
 
-##### THE END
+[Illustration: The forest at night]
 
-\\*\\*\\* END OF THE PROJECT GUTENBERG EBOOK TEST BOOK \\*\\*\\*
+{BODY}
 
-## THE FULL PROJECT GUTENBERG LICENSE
 
-Project Gutenberg license text.
+
+
+CHAPTER II. THE END
+
+{BODY}
+
+
+
+THE END
+
+
+
+*** END OF THE PROJECT GUTENBERG EBOOK TEST BOOK ***
+
+Project Gutenberg license text that nobody should train on.
 """
 
 
-def test_gutenberg_header_license_toc_images_footnotes_removed():
+def test_gutenberg_book_chapters_and_nothing_else():
     book = clean_markdown(GUTENBERG, title="Test Book", author="Ann Author")
-    assert [c.heading for c in book.chapters] == ["# Chapter 1: The Beginning", "# Chapter 2: The End"]
+    assert [c.title for c in book.chapters] == ["The Beginning", "The End"]
     text = "\n".join(c.text for c in book.chapters)
-    for bad in ("Gutenberg", "license", "cover.jpg", "](#", "[1]", "<", "Contents", "THE END"):
+    for bad in ("Gutenberg", "license", "Illustration", "CONTENTS", "THE END", "Ann Author"):
         assert bad not in text, bad
-    notes = [r for r in book.reference if r.kind == "footnotes"]
-    assert notes and notes[0].paragraphs == ["**CHAPTER I. THE BEGINNING**", "[1] A note about the night."]
+    kinds = [r.kind for r in book.reference]
+    assert {"gutenberg", "license", "contents", "end_marker"} <= set(kinds)
+    assert book.residue == {"illustration markers": 1}
 
 
-def test_strip_gutenberg_plain_text_markers():
-    txt = "Header\n\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\nProduced by Someone\n\nBody.\n\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\n\nLicense"
-    assert strip_gutenberg(txt) == "Body."
-
-
-def test_heading_forms_real_books_use():
-    c = classify_heading("CHAPTER I. MY EAGLE")
-    assert (c.kind, c.number, c.title) == ("chapter", "I", "MY EAGLE")
-    assert classify_heading("Chapter 1").number == "1"
-    assert classify_heading("Letter 4").label == "letter"
-    assert classify_heading("CHAPTER THE FIRST").kind == "other" or classify_heading("CHAPTER FIRST").kind == "chapter"
-    assert classify_heading("XIV. The Storm").title == "The Storm"
-    assert classify_heading("BOOK II").kind == "container"
-    assert classify_heading("FOREWORD").reference_kind == "foreword"
-    assert classify_heading("THE END").kind == "end"
-    assert classify_heading("The Garden Party").kind == "other"
-
-
-def test_reference_kinds():
-    assert reference_kind("PREFACE TO THE SECOND EDITION") == "preface"
-    assert reference_kind("Dramatis Personae") == "characters"
-    assert reference_kind("ETYMOLOGY.") == "etymology"
-    assert reference_kind("EXTRACTS (Supplied by a Sub-Sub-Librarian).") == "extracts"
-    assert reference_kind("Glossary of Terms") == "glossary"
-    assert reference_kind("Introduction") == "introduction"
-    assert reference_kind("The Lighthouse") is None
-
-
-def test_books_parts_and_titled_sections():
+def test_books_parts_and_an_epilogue_record_their_containers():
     md = "\n\n".join(
-        [
-            "# BOOK I",
-            "## CHAPTER 1",
-            BODY,
-            "## CHAPTER 2",
-            BODY,
-            "# BOOK II. THE RETURN",
-            "## CHAPTER 1",
-            BODY,
-            "## EPILOGUE",
-            BODY,
-        ]
+        ["# BOOK I", "## CHAPTER 1", BODY, "## CHAPTER 2", BODY, "# BOOK II. THE RETURN", "## CHAPTER 1", BODY,
+         "# EPILOGUE", BODY]
     )
     book = clean_markdown(md)
-    assert [c.heading for c in book.chapters] == ["# Chapter 1", "# Chapter 2", "# Chapter 3", "# Chapter 4: Epilogue"]
-    assert [c.part for c in book.chapters] == ["Book I", "Book I", "Book II — The Return", "Book II — The Return"]
+    assert len(book.chapters) == 4
+    assert [c.containers for c in book.chapters] == [["Book I"], ["Book I"], ["Book II. The Return"], []]
+    assert book.chapters[3].title == "Epilogue"
 
 
-def test_unnumbered_titled_sections_become_chapters_and_preface_is_reference():
-    md = "\n\n".join(["# PREFACE", "A word to the reader about this book.", "# The Garden", BODY, "# The Storm", BODY])
+def test_unnumbered_titled_sections_are_chapters_and_the_preface_is_reference():
+    md = "\n\n".join(["# PREFACE", "A word to the reader about this book, which is short.", "# The Garden", BODY,
+                      "# The Storm", BODY])
     book = clean_markdown(md)
-    assert [c.heading for c in book.chapters] == ["# Chapter 1: The Garden", "# Chapter 2: The Storm"]
-    assert [(r.kind, r.title) for r in book.reference] == [("preface", "Preface")]
+    assert [c.title for c in book.chapters] == ["The Garden", "The Storm"]
+    assert [r.kind for r in book.reference] == ["preface"]
 
 
-def test_plain_paragraph_chapter_headings_are_promoted():
-    md = "\n\n".join(["CHAPTER I.", "MY EAGLE", BODY, "**CHAPTER II.**", BODY])
-    book = clean_markdown(md)
-    assert [c.heading for c in book.chapters] == ["# Chapter 1: My Eagle", "# Chapter 2"]
+def test_no_chapters_is_an_error_naming_the_book():
+    with pytest.raises(StructureError, match=r"tiny.txt: structure: no detectable chapters"):
+        clean_document(read_text("Just a note."), source="tiny.txt")
 
 
-def test_inline_cleanup_keeps_emphasis():
-    assert clean_inline("<span id='x'>Some</span> *feel* and **bold** [link](#a){#id}") == "Some *feel* and **bold** link"
-    assert clean_inline("verse one\\\nverse two") == "verse one\nverse two"
-    assert clean_inline("no\u00a0break\u200b here \\[sic\\]") == "no break here [sic]"
+def test_recipe_heading_pattern_and_chapter_count_for_an_odd_book():
+    text = "\n\n".join(["~ one ~", BODY, "~ two ~", BODY, "~ three ~", BODY])
+    config = CleanConfig.model_validate({"books": {"odd.txt": {"heading_pattern": r"^~ \w+ ~$", "chapters": 3}}})
+    book = clean_document(read_text(text), config=config, source="odd.txt")
+    assert len(book.chapters) == 3
+    wrong = CleanConfig.model_validate({"books": {"odd*": {"heading_pattern": r"^~ \w+ ~$", "chapters": 4}}})
+    with pytest.raises(StructureError, match=r"odd.txt: structure: found 3 chapters, the recipe expects 4"):
+        clean_document(read_text(text), config=wrong, source="odd.txt")
+    # the settings name one book: another is structured without them
+    assert clean_document(read_text(text), config=config, source="other.txt").chapters
 
 
-def test_extract_footnotes_gfm_and_links():
-    body, notes = extract_footnotes(["Text.", "[^a]: GFM note", "## CHAPTER II", "[\\[2\\]](#r2) Linked note"])
-    assert body == ["Text.", "## CHAPTER II"] and notes == [(None, "a", "GFM note"), ("CHAPTER II", "2", "Linked note")]
+def test_recipe_drop_patterns_remove_paragraphs_before_cleaning():
+    text = "\n\n".join(["CHAPTER I.", BODY, "SPONSORED BY ACME PRESS", BODY, "CHAPTER II.", BODY])
+    config = CleanConfig.model_validate({"books": {"b.txt": {"drop": ["^SPONSORED BY"]}}})
+    book = clean_document(read_text(text), config=config, source="b.txt")
+    assert "SPONSORED" not in "\n".join(c.text for c in book.chapters)
 
 
-def test_smart_title():
-    assert smart_title("JACKSON’S ARM") == "Jackson’s Arm"
-    assert smart_title("THE MATHEMATICS OF A DREAM") == "The Mathematics of a Dream"
-    assert smart_title("Down the Rabbit-Hole") == "Down the Rabbit-Hole"
+def test_bad_recipe_patterns_are_rejected():
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        CleanConfig.model_validate({"books": {"b.txt": {"heading_pattern": "(unclosed"}}})
 
 
-def test_no_chapters_gives_empty_structure():
-    assert clean_markdown("Just a note.").chapters == []
+def test_report_shows_outline_reference_residue_and_warnings():
+    heads = ["CHAPTER I.", "CHAPTER II.", "CHAPTER III.", "CHAPTER V.", "CHAPTER VI."]
+    text = "\n\n\n\n".join(x for h in heads for x in (h, BODY)) + "\n\n[Illustration]"
+    book = clean_document(read_text(text), source="skip.txt")
+    report = render_report(book, "skip.txt")
+    assert "# Structure of skip.txt" in report and "5 chapters" in report
+    assert "## Warnings" in report and "chapter numbers skip: 'CHAPTER V.' follows 'CHAPTER III.'" in report
+    assert "illustration markers: 1" in report
+    assert render_clean_markdown(book).count("# Chapter ") == 5  # normalized headings, numbered in order

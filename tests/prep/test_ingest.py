@@ -5,17 +5,21 @@ import zipfile
 import pytest
 
 from novelcraft.errors import IngestError
-from novelcraft.prep.ingest import gutenberg_header_metadata, ingest_book, unwrap_plain_text
+from novelcraft.prep.ingest import gutenberg_header_metadata, ingest_book, render_document
 
 
-def test_epub_metadata_and_markdown(books_dir):
+def test_epub_metadata_and_paragraphs(books_dir):
     raw = ingest_book(books_dir / "iron-heel.epub")
     assert raw.meta.author == "Jack London"
     assert raw.meta.language == "en"
     assert raw.meta.source_id == "gutenberg:1164"
     assert raw.meta.format == "epub" and len(raw.meta.source_sha256) == 64
-    assert "## CHAPTER I. MY EAGLE" in raw.markdown  # heading kept on one line by the Lua filter
-    assert "<div" not in raw.markdown and "<span" not in raw.markdown
+    doc = raw.document
+    heading = next(p for p in doc.paras if p.kind == "heading" and "MY EAGLE" in p.text)
+    assert heading.text == "CHAPTER I. MY EAGLE" and heading.level is not None  # number and title on one line
+    assert heading.toc, "the navigation entry of chapter I points at its heading"
+    assert all("<" not in p.text for p in doc.paras)
+    assert f"{'#' * heading.level} CHAPTER I. MY EAGLE" in render_document(doc)
 
 
 def _zip(path, members):
@@ -66,22 +70,34 @@ def test_empty_missing_and_unsupported(tmp_path):
         ingest_book(blank)
 
 
-def test_non_utf8_text(tmp_path):
+def test_encodings_are_detected_and_recorded(tmp_path):
+    text = "“Café,” she said — and left. " * 20
+    for codec, expect in (("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252"), ("utf-16", "utf-16")):
+        path = tmp_path / f"{codec}.txt"
+        path.write_bytes(text.encode(codec))
+        raw = ingest_book(path)
+        assert raw.meta.encoding is not None and raw.meta.encoding.startswith(expect), (codec, raw.meta.encoding)
+        assert "“Café,”" in raw.document.paras[0].text
+        assert not any(0x80 <= ord(ch) <= 0x9F for p in raw.document.paras for ch in p.text)  # no C1 controls
     latin = tmp_path / "latin.txt"
-    latin.write_bytes("Caf\u00e9 au lait".encode("latin-1"))
-    with pytest.raises(IngestError, match=r"latin.txt: ingest: not UTF-8 text: byte 0xe9 at offset 3"):
-        ingest_book(latin)
+    latin.write_bytes("Café au lait, crème brûlée. ".encode("latin-1") * 10)
+    raw = ingest_book(latin)
+    assert raw.meta.encoding.startswith("latin-1") and "crème brûlée" in raw.document.paras[0].text
+    forced = ingest_book(latin, encoding="cp1252")
+    assert forced.meta.encoding == "cp1252 (given by the recipe)"
+    with pytest.raises(IngestError, match=r"latin.txt: ingest: cannot decode as ascii"):
+        ingest_book(latin, encoding="ascii")
 
 
-def test_missing_pandoc(tmp_path, books_dir, monkeypatch):
-    import pypandoc
-
-    def boom():
-        raise OSError("No pandoc was found")
-
-    monkeypatch.setattr(pypandoc, "get_pandoc_path", boom)
-    with pytest.raises(IngestError, match="pandoc is missing"):
-        ingest_book(books_dir / "alice-in-wonderland.epub")
+def test_undecidable_and_binary_text_fail_clearly(tmp_path):
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(bytes(range(0x80, 0xA0)) * 5)  # cp1252-undefined bytes: no encoding reads it cleanly
+    with pytest.raises(IngestError, match=r"odd.txt: ingest: cannot decide the text encoding"):
+        ingest_book(odd)
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
+    with pytest.raises(IngestError, match=r"image.txt: ingest: not a text file"):
+        ingest_book(binary)
 
 
 def test_gutenberg_plain_text(tmp_path):
@@ -96,11 +112,8 @@ def test_gutenberg_plain_text(tmp_path):
     )
     raw = ingest_book(txt)
     assert (raw.meta.title, raw.meta.author, raw.meta.source_id) == ("Tiny Tale", "Ann Author", "gutenberg:99999")
-    assert "It was a *very* long line that the transcriber wrapped at seventy characters." in raw.markdown
-
-
-def test_unwrap_keeps_indented_verse():
-    assert unwrap_plain_text("  line one\n  line two\n\nprose\nwrapped") == "line one\nline two\n\nprose wrapped"
+    texts = [p.text for p in raw.document.paras]
+    assert "It was a *very* long line that the transcriber wrapped at seventy characters." in texts
 
 
 def test_header_metadata_markdown_bold():
@@ -141,7 +154,7 @@ def test_empty_epub_fails_clearly(tmp_path, counter):
 
 
 def test_unseen_epub_shapes(tmp_path, counter):
-    """An EPUB never seen before: BOOK/CHAPTER nesting, bold paragraph headings, a glossary."""
+    """An EPUB never seen before: BOOK/CHAPTER nesting, a chapter heading set as a bold paragraph, a glossary."""
     from novelcraft.prep.book import prep_book
     from novelcraft.prep.recipe import PrepRecipe
 
@@ -158,5 +171,5 @@ def test_unseen_epub_shapes(tmp_path, counter):
     book = prep_book(path, PrepRecipe(name="t", books=["x"]), counter)
     assert [c.heading for c in book.chapters] == ["# Chapter 1: The Bridge", "# Chapter 2", "# Chapter 3"]
     assert [c.part for c in book.chapters] == ["Book I", "Book I", "Book II"]
-    assert [r.kind for r in book.reference] == ["glossary"]
+    assert [r.kind for r in book.reference] == ["contents", "glossary"]  # the nav page in the spine is a contents
     assert book.meta.title == "Made Up" and book.meta.author == "Ann Author"

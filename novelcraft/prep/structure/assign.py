@@ -15,7 +15,7 @@ from .candidates import Cand
 from .document import Document, Para
 from .headings import smart_title
 from .inline import clean_text, count_glued_notes, is_figure_residue, note_definition
-from .matter import content_kind, is_end_marker, is_title_line
+from .matter import content_kind, heading_kind, is_end_marker, is_title_line
 from .outline import Outline
 from .sections import CleanBook, ReportItem, Section
 from .units import Options, Unit, chapter_title, container_display
@@ -31,8 +31,9 @@ def _words(paras: list[Para], a: int, b: int) -> int:
 
 
 class _Builder:
-    def __init__(self, book: CleanBook, doc: Document, opts: Options, title: str | None, author: str | None) -> None:
-        self.book, self.doc, self.paras, self.opts = book, doc, doc.paras, opts
+    def __init__(self, book: CleanBook, doc: Document, opts: Options, title: str | None, author: str | None,
+                 cands: list[Cand]) -> None:
+        self.book, self.doc, self.paras, self.opts, self.cands = book, doc, doc.paras, opts, cands
         self.title, self.author = title, author
         self.glued = count_glued_notes(doc.paras) >= 3
         self.pending: list[str] = []  # paragraphs of a prologue waiting for the next chapter
@@ -79,13 +80,18 @@ class _Builder:
             body = body or [heading]
         if not body and not heading:
             return
-        paragraphs = body or [heading]
+        self.add_reference(kind, heading, body or [heading], a, reason)
+
+    def add_reference(self, kind: str, heading: str, paragraphs: list[str], at: int, reason: str) -> None:
+        paragraphs = [t for t in paragraphs if t]
+        if not paragraphs:
+            return
         self.book.reference.append(
             Section(heading=heading or kind, source_heading=heading, paragraphs=paragraphs,
                     title=smart_title(heading) if heading else kind.replace("_", " ").capitalize(), kind=kind)
         )
         self.book.report.append(ReportItem(role="reference", kind=kind, title=heading[:80],
-                                           words=sum(len(t.split()) for t in paragraphs), where=_where(self.paras, a),
+                                           words=sum(len(t.split()) for t in paragraphs), where=_where(self.paras, at),
                                            reason=reason))
 
     def chapter(self, cand: Cand | None, a: int, b: int, containers: list[Cand], *, title: str | None = None,
@@ -105,17 +111,88 @@ class _Builder:
         return sec
 
     def front(self, u: Unit) -> None:
-        heading = u.cand.text if u.cand else ""
-        if u.matter:
-            self.reference(u.matter, heading, u.start, u.end, "front matter heading")
-            return
-        span = [p for p in self.paras[u.start:u.end] if p.kind != "break"]
-        kind = content_kind(([self.paras[u.cand.i]] if u.cand else []) + span, front=True, title=self.title,
-                            author=self.author)
-        if u.cand is not None and is_title_line(heading, self.title, self.author) and kind == "other" and not span:
-            kind = "title_page"
-        self.reference(kind, heading, u.start, u.end, "before the first chapter")
+        """Front matter: cut at every heading inside it (a title page's lines, contents entries, the cast of a
+        play are headings too), each piece classified by its heading or its content, neighbours of one kind
+        joined into one section."""
+        inner = [c for c in self.cands if u.start <= c.i < u.end and c is not u.cand]
+        inner = sorted(inner + self._matter_lines(u, {c.i for c in inner}), key=lambda c: c.i)
+        pieces: list[tuple[Cand | None, int, int]] = []
+        for c, nxt in zip([u.cand, *inner], [*inner, None]):
+            a = u.start if c is u.cand else c.end
+            pieces.append((c, a, nxt.i if nxt is not None else u.end))
+        out: list[tuple[str, str, list[str], int]] = []  # (kind, heading, paragraphs, first paragraph)
+        for c, a, b in pieces:
+            heading = c.text if c is not None else ""
+            kind, b_own = self._front_kind(c, a, b)
+            if kind in ("half_title", "title_page") and any(p.words > 14 for p in self.paras[a:b_own]):
+                # a title over prose (a dedication, a poem under the half title): the prose is a piece of its own
+                b_own = a
+            body = self.body(a, b_own, narrative=False)
+            if c is not None and not body and kind not in ("half_title", "title_page", "contents") and \
+                    b_own == b and not (out and out[-1][0] == kind):
+                self.book.report.append(ReportItem(role="dropped", kind=kind, title=heading[:80],
+                                                   where=_where(self.paras, c.i), reason="a heading with no text"))
+                continue
+            if out and out[-1][0] == kind:
+                out[-1][2].extend(([heading] if heading else []) + body)
+            elif heading or body:
+                out.append((kind, heading, body, c.i if c is not None else a))
+            if b_own < b:  # the prose after a contents entry is a piece of its own
+                rest = self.body(b_own, b, narrative=False)
+                span = [p for p in self.paras[b_own:b] if p.kind != "break"]
+                out.append((content_kind(span, front=True, title=self.title, author=self.author), "", rest, b_own))
+        for kind, heading, body, at in out:
+            self.add_reference(kind, heading, body or [heading], at, "before the first chapter"
+                               if kind not in ("contents",) else "the contents list")
 
+    def _list_end(self, a: int, b: int) -> int:
+        """Where the list lines of a contents list in ``paras[a:b]`` end: at the first paragraph of prose, or
+        the first one set further apart than the list's lines (a dedication after it), or in another file."""
+        k, spacing = a, None
+        while k < b:
+            p = self.paras[k]
+            if p.kind != "break":
+                lines = max(p.lines, len(p.text.splitlines()))
+                if p.words > 12 * lines or p.file != self.paras[a].file:
+                    break
+                if spacing is not None and p.before > max(spacing, 1):
+                    break
+                spacing = p.before if spacing is None else max(spacing, p.before)
+            k += 1
+        return k
+
+    def _matter_lines(self, u: Unit, taken: set[int]) -> list[Cand]:
+        """Lines of the front matter that name a section ('Contents', 'THE PREFACE') though nothing in the
+        layout sets them apart (text with one line per paragraph): a contents heading, or one over prose."""
+        out = []
+        for k in range(u.start, u.end):
+            p = self.paras[k]
+            if k in taken or p.words > 6 or p.kind not in ("p", "heading"):
+                continue
+            kind = heading_kind(p.text)
+            nxt = self.paras[k + 1] if k + 1 < u.end else None
+            if kind == "contents" or (kind is not None and nxt is not None and nxt.words > 14):
+                c = Cand(k, k + 1, p.text.strip(), None, None, p.level, False, layout="line")
+                c.matter = kind  # type: ignore[attr-defined]
+                out.append(c)
+        return out
+
+    def _front_kind(self, c: Cand | None, a: int, b: int) -> tuple[str, int]:
+        """The kind of a front-matter piece, and where it ends (a contents entry ends with its list lines)."""
+        heading = c.text if c is not None else ""
+        if c is not None and getattr(c, "matter", None):
+            kind = c.matter  # type: ignore[attr-defined]
+            return kind, (self._list_end(a, b) if kind == "contents" else b)
+        span = [p for p in self.paras[a:b] if p.kind != "break"]
+        if c is not None and is_title_line(heading, self.title, self.author) and \
+                content_kind(span, front=True, title=self.title, author=self.author) in ("other", "title_page", "epigraph"):
+            if not span or all(p.words <= 14 for p in span):
+                return "title_page", b
+        if c is not None and c.decoy:
+            return "contents", self._list_end(a, b)
+        kind = content_kind(([self.paras[c.i]] if c is not None else []) + span, front=True, title=self.title,
+                            author=self.author)
+        return kind, b
 
 def _first_number(units: list[Unit], k: int) -> int | None:
     c = units[k].cand
@@ -123,9 +200,10 @@ def _first_number(units: list[Unit], k: int) -> int | None:
 
 
 def assign_units(book: CleanBook, doc: Document, units: list[Unit], outline: Outline, opts: Options,
-                 title: str | None, author: str | None) -> None:
-    """Front matter, chapters, back matter from the units (see the module docstring)."""
-    b = _Builder(book, doc, opts, title, author)
+                 title: str | None, author: str | None, cands: list[Cand]) -> None:
+    """Front matter, chapters, back matter from the units (see the module docstring); ``cands`` are all heading
+    candidates, decoys included, which cut the front matter into its pieces."""
+    b = _Builder(book, doc, opts, title, author, cands)
     paras = doc.paras
     sizes = sorted(_words(paras, u.start, u.end) for u in units if u.role == "chapter")
     b.median_chapter_words = sizes[len(sizes) // 2] if sizes else 0.0
@@ -137,7 +215,8 @@ def assign_units(book: CleanBook, doc: Document, units: list[Unit], outline: Out
         for k in chapters:
             units[k].role = "chapter"
         if not chapters:
-            lead = [k for k, u in enumerate(units) if u.role == "lead" and _words(paras, u.start, u.end)]
+            lead = [k for k, u in enumerate(units) if u.role == "lead" and
+                    _words(paras, u.start, u.end) >= opts.min_chapter_words]
             for k in lead:
                 units[k].role = "chapter"
             chapters = lead

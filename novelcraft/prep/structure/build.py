@@ -13,9 +13,10 @@ import re
 from .assign import assign_units
 from .boilerplate import find_boilerplate
 from .candidates import Cand, find_candidates, paragraph_gap
+from .checks import cross_checks
 from .document import Document, Para
 from .headings import normalize
-from .matter import heading_kind, type_kind
+from .matter import content_kind, heading_kind, is_end_marker, type_kind
 from .outline import Outline, choose_outline
 from .sections import CleanBook, ReportItem, Section
 from .units import Options, Unit
@@ -100,6 +101,8 @@ def structure_document(doc: Document, *, title: str | None = None, author: str |
     if bp.footer:
         _reference(book, paras, bp.end, len(paras), "license", "Project Gutenberg licence", "the Gutenberg footer")
     cands = find_candidates(doc, bp.start, bp.end)
+    if opts.heading_pattern:
+        cands = _forced_headings(doc, cands, opts.heading_pattern, bp.start, bp.end)
     title_norm = _main_title(title)
     for c in cands:
         c.matter = None  # type: ignore[attr-defined]
@@ -110,24 +113,48 @@ def structure_document(doc: Document, *, title: str | None = None, author: str |
                 kind = "other"
             if kind is None and sem:
                 kind = sem
-            if kind is None and title_norm and _main_title(c.text) == title_norm:
+            if kind is None and is_end_marker(c.text):
+                kind = "end_marker"  # '[THE END OF VOLUME III]' closes a division, it does not open one
+            if kind is None and title_norm and _names_book(_main_title(c.text), title_norm):
                 kind = "half_title"
             c.matter = kind  # type: ignore[attr-defined]
         elif sem in ("contents", "gutenberg", "colophon", "license"):
             c.matter = sem  # type: ignore[attr-defined]
+    _contents_entries(cands, paras)
     for c in cands:
         if c.decoy:
-            book.report.append(ReportItem(role="dropped", kind="contents", title=c.text[:60], where=_where(paras, c.i),
-                                          reason=c.decoy))
+            book.report.append(ReportItem(role="dropped", kind="not a heading", title=c.text[:60],
+                                          where=_where(paras, c.i), reason=c.decoy))
     structural = [c for c in cands if not getattr(c, "matter", None)]
     outline = choose_outline(structural, paras, bp.start, bp.end)
+    if opts.heading_pattern:
+        outline.chapter_families, outline.container_families = {("title", "forced", None)}, set()
+        outline.notes.append(f"chapters cut at the recipe's heading pattern {opts.heading_pattern!r}")
     for n in outline.notes:
-        book.report.append(ReportItem(role="warning", reason=n))
+        book.report.append(ReportItem(role="note", reason=n))
     _mark_back_matter(cands, outline, paragraph_gap(paras[bp.start:bp.end]) if doc.format != "epub" else 0)
     units = _units(doc, cands, outline, bp.start, bp.end)
-    assign_units(book, doc, units, outline, opts, title, author)
+    assign_units(book, doc, units, outline, opts, title, author, cands)
+    for warning in cross_checks(doc, cands, units, outline):
+        book.report.append(ReportItem(role="warning", reason=warning))
     _number(book)
     return book
+
+
+def _forced_headings(doc: Document, cands: list[Cand], pattern: str, start: int, end: int) -> list[Cand]:
+    """The recipe's heading pattern for an odd book: the paragraphs it matches are the chapters, in one family;
+    other candidates stay only as matter or sections."""
+    rx = re.compile(pattern, re.I)
+    by_i = {c.i: c for c in cands}
+    out = [c for c in cands if not rx.search(c.text)]
+    for i in range(start, end):
+        p = doc.paras[i]
+        if p.words <= 40 and rx.search(p.text):
+            c = by_i.get(i) or Cand(i, i + 1, re.sub(r"\s+", " ", p.text.strip()), None, None, p.level, True, "forced")
+            c.head, c.title, c.decoy = None, c.title, None
+            c.layout, c.level = "forced", None
+            out.append(c)
+    return sorted(out, key=lambda c: c.i)
 
 
 def _main_title(text: str | None) -> str:
@@ -136,6 +163,48 @@ def _main_title(text: str | None) -> str:
     t = normalize(text or "")
     t = re.split(r"\s*[(\[:;]|\s+or,?\s+|\s+by\s+", t)[0]
     return re.sub(r"[^\w ]+", "", t).strip()
+
+
+def _contents_entries(cands: list[Cand], paras: list[Para]) -> None:
+    """Headings inside a contents list are entries of it: after a 'Contents' heading, every short heading whose
+    text up to the next heading is list lines only ('First Epoch' over its indented entries), and every heading
+    with no text of its own right before a known entry ('INTRODUCTION' / 'CHAPTER I.'). The first other heading
+    ends the list."""
+    for k, c in enumerate(cands):
+        if getattr(c, "matter", None) != "contents":
+            continue
+        for n in range(k + 1, len(cands)):
+            nxt = cands[n]
+            if nxt.decoy:
+                continue
+            stop = cands[n + 1].i if n + 1 < len(cands) else len(paras)
+            body = [p for p in paras[nxt.i + 1 : stop] if p.kind != "break"]  # a merged title line is one too
+            before_entry = n + 1 < len(cands) and bool(cands[n + 1].decoy)
+            if len(nxt.text.split()) > 12:
+                break
+            if getattr(nxt, "matter", None) in ("illustrations", "characters", "contents"):
+                break  # a list of its own
+            if not body or getattr(nxt, "matter", None):
+                if not before_entry or sum(p.words for p in body) > 12:
+                    break
+            elif content_kind(body, front=True, title=None, author=None) == "characters":
+                break  # a cast list: 'John Worthing, J.P.: Mr. George Alexander.'
+            elif not all(p.words <= 12 * p.lines and max(len(ln.split()) for ln in p.text.splitlines() or [""]) <= 12
+                         and (p.lines > 1 or p.words <= 12) for p in body):
+                break
+            nxt.decoy = "an entry of the contents list"
+            nxt.matter = None  # type: ignore[attr-defined]
+
+
+def _names_book(heading: str, title: str) -> bool:
+    """The heading is the book's title, or the title's head or tail ('Huckleberry Finn' of 'Adventures of
+    Huckleberry Finn'), in two words or more."""
+    if not heading:
+        return False
+    if heading == title:
+        return True
+    h, t = heading.split(), title.split()
+    return 2 <= len(h) < len(t) and (t[: len(h)] == h or t[-len(h) :] == h)
 
 
 def _reference(book: CleanBook, paras: list[Para], a: int, b: int, kind: str, heading: str, reason: str) -> None:

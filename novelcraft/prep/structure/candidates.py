@@ -59,6 +59,9 @@ def _short(p: Para, words: int = 12, lines: int = 2, chars: int = 160) -> bool:
     return p.words <= words and p.lines <= lines and len(p.text) <= chars
 
 
+_ARGUMENT = re.compile(r"^\W*(?:the\s+)?(?:argument|synopsis)\W*\d*\W*$", re.I)
+
+
 def _title_line(p: Para, text_format: bool) -> bool:
     """A line that names what a number heading announces: capitals, a heading, or a short title."""
     if p.kind == "heading":
@@ -81,25 +84,51 @@ def find_candidates(doc: Document, start: int, end: int) -> list[Cand]:
     while i < end:
         p = paras[i]
         cand = _candidate(p, i, gap, text_format)
+        if cand is not None and text_format and cand.head is None and i > start and p.before <= 1 and \
+                re.search(r"[\w,;:]$", paras[i - 1].text.strip()):
+            cand = None  # the text above runs on into it: a letter's signature ("your obedient servant," / NAME)
         if cand is None:
             i += 1
             continue
         j = i + 1
         # a number (or a bare label) alone takes the next line as its title: "I." / "THE EVE OF THE WAR."
         # (in plain text the title sits close under its number: no more blank lines before it than one)
-        close = not text_format or paras[j].before <= 1 if j < end else False
-        if cand.head is not None and not cand.head.title and j < end and close and _title_line(paras[j], text_format):
-            nxt = paras[j].text.strip()
-            if parse_heading(nxt) is None or (paras[j].kind == "heading" and not parse_heading(nxt).numbered):
-                cand.title, j = re.sub(r"\s+", " ", nxt), j + 1
+        # (an illustration between the two, or what is left of one, or the label of an epic's argument does
+        # not part them: "BOOK XXIV." / "ARGUMENT." / "THE REDEMPTION OF THE BODY OF HECTOR.")
+        k = j
+        while k < end and (paras[k].kind == "figure" or is_figure_residue(paras[k]) or _ARGUMENT.match(paras[k].text)):
+            k += 1
+        close = not text_format or paras[k].before <= 1 if k < end else False
+        if not close and k + 1 < end:
+            # or, far below it, the line stands alone between it and the first numbered heading inside it:
+            # "BOOK II." / "OLD AND YOUNG." / "CHAPTER XIII."
+            after = parse_heading(paras[k + 1].text.strip())
+            close = after is not None and after.numbered and is_caps(paras[k].text)
+        if cand.head is not None and not cand.head.title and k < end and close and _title_line(paras[k], text_format):
+            nxt = paras[k].text.strip()
+            if parse_heading(nxt) is None or (paras[k].kind == "heading" and not parse_heading(nxt).numbered):
+                cand.title, j = re.sub(r"\s+", " ", nxt), k + 1
         elif cand.head is None and j < end and re.match(r"^\(.*\)$", paras[j].text.strip()) and _short(paras[j], 14):
             cand.title, j = paras[j].text.strip(), j + 1  # "THE STORY BEGUN BY ..." / "(of Clement's Inn...)"
         cand.end = j
         cand.before = p.before
         out.append(cand)
         i = j
+    _adopt_levels(out)
     _mark_decoy_runs(paras, out, end)
     return out
+
+
+def _adopt_levels(cands: list[Cand]) -> None:
+    """A numbered heading set as a bold paragraph ('**CHAPTER 2**') among its siblings marked up as ``h2``
+    takes their level, so that it joins their family."""
+    levels: dict[tuple, set[int]] = collections.defaultdict(set)
+    for c in cands:
+        if c.head is not None and c.head.label and c.level is not None:
+            levels[c.head.family].add(c.level)
+    for c in cands:
+        if c.head is not None and c.head.label and c.level is None and len(levels.get(c.head.family, ())) == 1:
+            c.level = next(iter(levels[c.head.family]))
 
 
 def _candidate(p: Para, i: int, gap: int, text_format: bool) -> Cand | None:
@@ -186,6 +215,11 @@ def _mark_decoy_runs(paras: list[Para], cands: list[Cand], end: int) -> None:
         run = [cands[k]]
         m = k + 1
         while m < len(cands) and cands[m].family == run[-1].family and words_between(run[-1], cands[m].i) < 25:
+            a, b = run[-1].head, cands[m].head
+            if any(normalize(c.text) == normalize(cands[m].text) for c in run) or (
+                a is not None and b is not None and a.number is not None and b.number is not None and b.number <= a.number
+            ):
+                break  # the same heading again, or numbers going back: the list is over ("— III —" / "— I —")
             run.append(cands[m])
             m += 1
         if len(run) >= 3 or (len(run) == 2 and words_between(run[-1], cands[m].i if m < len(cands) else end) < 25):

@@ -76,6 +76,9 @@ def decode_text(data: bytes, source: str, encoding: str | None = None) -> Decode
             except UnicodeDecodeError as exc:
                 raise IngestError(f"has a {codec} byte-order mark but is not {codec} ({exc.reason} at byte "
                                   f"{exc.start})", path=source, step="ingest") from None
+    if b"\x00" in data[:65536]:
+        raise IngestError("not a text file: it holds NUL bytes (a binary file, or UTF-16 without a byte-order mark)",
+                          path=source, step="ingest")
     try:
         return Decoded(text=data.decode("utf-8"), encoding="utf-8", reason="valid UTF-8")
     except UnicodeDecodeError:
@@ -105,7 +108,7 @@ def decode_text(data: bytes, source: str, encoding: str | None = None) -> Decode
     raise IngestError(
         "cannot decide the text encoding: not UTF-8, holds bytes that cp1252 leaves undefined "
         f"({', '.join(f'0x{b:02x}' for b in sorted(high & _CP1252_UNDEFINED))}), and no other encoding decodes it "
-        "cleanly; re-encode it as UTF-8 (iconv -f ENCODING -t utf-8) or set clean.encoding in the recipe",
+        "cleanly; re-encode it as UTF-8 (iconv -f ENCODING -t utf-8) or set clean.books.<file>.encoding in the recipe",
         path=source,
         step="ingest",
     )

@@ -136,15 +136,16 @@ class _Walker:
             return
         kind = "p"
         level = None
+        lines = text.count("\n") + 1
         if tag in _HEADINGS:
             kind, level = "heading", _HEADINGS[tag]
+            text = " ".join(text.split())  # 'CHAPTER I.<br/>MY EAGLE' is one heading line (``lines`` keeps two)
         elif set(types) & _NOTE_TYPES:
             kind = "note"
         elif "\n" in text:
             kind = "verse"
         para_types = list(types) + (["internal-links"] if links[0] and links[0] >= max(2, len(text.split()) // 12) else [])
-        self._emit(Para(text=text, kind=kind, level=level, types=para_types, file=self.file,
-                        lines=text.count("\n") + 1))
+        self._emit(Para(text=text, kind=kind, level=level, types=para_types, file=self.file, lines=lines))
 
     def walk(self, el: etree._Element, types: list[str]) -> None:
         tag = _local(el.tag)

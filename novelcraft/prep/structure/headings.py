@@ -231,16 +231,37 @@ _SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", 
                 "with"}
 
 
+_ROMAN_WORD = re.compile(r"^[ivxlcdm]+$")
+_OPENS_PHRASE = re.compile(r"[—–:;.!?(\[\"“‘']$")
+
+
 def smart_title(text: str) -> str:
-    """Title-case ALL-CAPS titles ('JACKSON’S ARM' -> 'Jackson’s Arm'); leave mixed case alone."""
+    """Title-case ALL-CAPS titles ('JACKSON’S ARM' -> 'Jackson’s Arm'); leave mixed case alone.
+
+    Roman numerals stay upper case ('PART IV' -> 'Part IV'), and a word after a dash or colon opens a
+    phrase ('BOOK FIRST—A JUST MAN' -> 'Book First—A Just Man')."""
     if not is_caps(text):
         return text
-    words = text.lower().split(" ")
-    out = []
-    for i, w in enumerate(words):
-        if i > 0 and w in _SMALL_WORDS:
+    out: list[str] = []
+    for i, raw in enumerate(re.split(r"(\s+|[—–])", text)):
+        if not raw or raw.isspace() or raw in "—–":
+            out.append(raw)
+            continue
+        w = raw.lower()
+        core = w.strip(".,:;!?()[]\"“”‘’'")
+        before = "".join(out).rstrip()
+        if _ROMAN_WORD.match(core) and (core != "i" or i > 0) and len(core) <= 7 and _roman_ok(core):
+            out.append(raw.upper())
+        elif before and not _OPENS_PHRASE.search(before) and core in _SMALL_WORDS:
             out.append(w)
         else:
             j = next((k for k, c in enumerate(w) if c.isalpha()), None)
             out.append(w if j is None else w[:j] + w[j].upper() + w[j + 1 :])
-    return " ".join(out)
+    return "".join(out)
+
+
+def _roman_ok(word: str) -> bool:
+    """A well-formed roman numeral, so that 'mix' or 'did' stay words."""
+    return re.fullmatch(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})", word) is not None and word not in {
+        "mix", "dim", "mid", "lid", "mill", "dill", "ill", "mi", "di", "li", "cc", "dc"
+    }

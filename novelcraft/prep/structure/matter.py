@@ -14,6 +14,7 @@ import re
 
 from .document import Para
 from .headings import normalize
+from .inline import is_figure_residue as _is_marker
 
 #: kinds a user may turn into training scenes (``segmentation.reference_kinds``); the others never are.
 PROSE_KINDS = ("preface", "foreword", "introduction", "afterword", "appendix", "epigraph", "dedication", "notes",
@@ -24,7 +25,8 @@ NEVER_TRAINED = ("title_page", "half_title", "contents", "illustrations", "adver
 
 # heading words -> kind, matched against the normalized heading (order matters: the first match wins)
 HEADING_KINDS: list[tuple[str, str]] = [
-    (r"^(?:(?:table of )?contents|inhalt(?:sverzeichnis)?|table des mati[eè]res|sommaire)\b", "contents"),
+    (r"^(?:(?:table of )?contents|inhalt(?:sverzeichnis)?|table des mati[eè]res|sommaire)\b|^(?:the )?scenes of the play",
+     "contents"),
     (r"^(?:list of )?illustrations\b|^(?:list of )?plates\b|^verzeichnis der (?:bilder|abbildungen)", "illustrations"),
     (r"^transcriber'?s? notes?\b|^transcriber|^(?:e-?book|etext) editor'?s? note|^note on the (?:text|e-?text)|"
      r"^produc(?:er|tion) notes?", "transcriber_note"),
@@ -70,7 +72,7 @@ _CAPS_END = re.compile(r"^\W*(?:THE END|FINIS)\b")
 _PRICE = re.compile(r"(?:\$\s?\d|\d+s\.\s?\d*d\.|\bnet\b|\bcloth\b|\billustrated\b.*\d|\bprice\b|\bpost free\b)", re.I)
 _BY_LINE = re.compile(r"^\W*(?:by|von|par)\s+\S+", re.I)
 _IMPRINT = re.compile(r"\b(?:printed (?:by|at|in)|publishers?|press|london|new york|boston|philadelphia|"
-                      r"edinburgh|leipzig|paris|copyright|all rights reserved|\b1[6-9]\d\d\b|20\d\d)\b", re.I)
+                      r"edinburgh|leipzig|paris|copyright|all rights reserved|entered according to|\b1[6-9]\d\d\b|20\d\d)\b", re.I)
 
 
 def heading_kind(text: str) -> str | None:
@@ -107,14 +109,26 @@ def is_title_line(text: str, title: str | None, author: str | None) -> bool:
         return True
     if _BY_LINE.match(n) or n.startswith(("the project gutenberg", "illustrated by", "with illustrations", "translated")):
         return True
+    words = n.split()
     for ref in (title, author):
         if ref:
-            r = re.sub(r"\s+", " ", normalize(re.sub(r"[^\w' ]+", " ", ref))).strip()
-            if r and (n in r or r in n or n.split()[:3] == r.split()[:3]):
+            r = re.sub(r"\s+", " ", normalize(re.sub(r"[^\w' ]+", " ", ref))).strip().split()
+            # whole words of the title or author, in order ('V.' is not a line of 'The Adventures of ...')
+            if r and (_within(words, r) or _within(r, words) or (len(words) >= 3 and words[:3] == r[:3])):
                 return True
     if re.fullmatch(r"(?:[a-z] ){3,}[a-z]", n):  # S P A C E D letters
         return True
     return bool(re.search(r"\bedition\b|\bvolume\b|\billustrated\b|^or,? the\b|^or\b|\bcomplete\b", n)) and len(n.split()) <= 8
+
+
+def _within(part: list[str], whole: list[str]) -> bool:
+    """``part`` is a run of whole words of ``whole``."""
+    n = len(part)
+    return 0 < n <= len(whole) and any(whole[k : k + n] == part for k in range(len(whole) - n + 1))
+
+
+_PRODUCER = re.compile(r"\be-?books?\b|\be-?text\b|\bproduced by\b|\btranscri(?:bed|ber|ption)\b|\bdigiti[sz]ed\b", re.I)
+_CAST_LINE = re.compile(r"^[^:,]{2,40}(?::|, )\s*\S")
 
 
 def content_kind(paras: list[Para], *, front: bool, title: str | None, author: str | None) -> str:
@@ -125,7 +139,15 @@ def content_kind(paras: list[Para], *, front: bool, title: str | None, author: s
         return "other"
     if any(set(p.types) & {"internal-links"} for p in paras):
         return "contents"
-    if front and all(len(t.split()) <= 14 for t in texts):
+    if all(_is_marker(p) for p in paras if p.kind != "break"):
+        return "title_page"  # a cover: an image and nothing else
+    lines = [ln for t in texts for ln in t.splitlines()]
+    if front and words <= 150 and sum(1 for t in texts if _PRODUCER.search(t)) >= max(1, len(texts) // 2):
+        return "transcriber_note"  # who produced the e-book, where another edition is
+    if front and len(lines) >= 4 and sum(1 for ln in lines if len(ln.split()) <= 10 and _CAST_LINE.match(ln)) >= \
+            0.6 * len(lines):
+        return "characters"  # 'John Worthing, J.P.: Mr. George Alexander.' - a cast list
+    if front and words <= 150 and sum(1 for t in texts if len(t.split()) <= 14) >= 0.66 * len(texts):
         lines = sum(1 for t in texts if is_title_line(t, title, author) or _IMPRINT.search(t))
         if lines >= max(1, len(texts) // 2):
             return "title_page"

@@ -60,12 +60,22 @@ def sequence_quality(cands: list[Cand]) -> float:
     return good / (len(nums) - 1)
 
 
+def _outranks(la: str | None, lb: str | None) -> bool:
+    """Label ``la`` contains label ``lb`` by its meaning: a volume its books, a book its chapters. A prologue or
+    an epilogue holds chapters or scenes at most, never acts or parts (a play's prologue precedes its act)."""
+    if la not in RANK or lb not in RANK or RANK[la] >= RANK[lb]:
+        return False
+    return la not in ("prologue", "epilogue") or RANK[lb] >= 4
+
+
 def rank_families(cands: list[Cand], paras: list[Para]) -> tuple[dict[Family, int], dict[Family, set[Family]]]:
     """Depth of every family (0 for the outermost) and the families found to contain each family."""
     live = [c for c in cands if not c.decoy]
     count = collections.Counter(c.family for c in live)
     parents: dict[Family, set[Family]] = collections.defaultdict(set)
     follows: collections.Counter[tuple[Family, Family]] = collections.Counter()
+    restarts: dict[Family, set[Family]] = collections.defaultdict(set)
+    restart_count: collections.Counter[Family] = collections.Counter()
     for a, b in zip(live, live[1:]):
         if a.family != b.family and _words(paras, a.end, b.i) <= 60:
             follows[(a.family, b.family)] += 1
@@ -75,25 +85,33 @@ def rank_families(cands: list[Cand], paras: list[Para]) -> tuple[dict[Family, in
             continue
         la, lb = fa[0], fb[0]
         # a labelled container opening numbers of a lower rank, or bare numbers ("BOOK ONE" / "I.", "EPILOGUE" / "I")
-        by_label = la in RANK and (lb in RANK and RANK[la] < RANK[lb] or lb is None and RANK[la] <= 2)
+        by_label = _outranks(la, lb) or la in RANK and lb is None and RANK[la] <= 2
         against_label = la in RANK and lb in RANK and RANK[la] > RANK[lb]
         if against_label:
             continue
-        restart = b.head is not None and b.head.number in (1, 2) and fa[0] == "title"
-        if by_label or restart:
-            # a title right before a chapter numbered 1 (or 2, the first being unheaded) opens a group of them
+        if b.head is not None and b.head.number in (1, 2) and fa[0] == "title":
+            # a title right before a chapter numbered 1 (or 2, the first being unheaded) opens a group of them,
+            # when the numbers restart so more than once (once may be a play's cast list before its first act)
+            restarts[fb].add(fa)
+            restart_count[fb] += 1
+            continue
+        if by_label:
             parents[fb].add(fa)
         elif a.level is not None and b.level is not None and a.level != b.level:
             if a.level < b.level:  # markup says it: an h2 over an h3
                 parents[fb].add(fa)
-        elif 2 <= count[fa] < count[fb] and follows[(fa, fb)] >= 0.5 * count[fa]:
+        elif 2 <= count[fa] < count[fb] and follows[(fa, fb)] >= max(2, 0.5 * count[fa]):
             # a container opens a run of its children most times it occurs, not once by chance
             parents[fb].add(fa)
+    opened = collections.Counter(fa for fas in restarts.values() for fa in fas)
+    for fb, fas in restarts.items():
+        # numbers that restart after titles twice, or a title family that restarts numbers of two kinds
+        parents[fb] |= {fa for fa in fas if restart_count[fb] >= 2 or opened[fa] >= 2}
     # label meaning orders families that never meet directly (a volume heading over a chapter heading)
     fams = list(count)
     for fa in fams:
         for fb in fams:
-            if fa != fb and fa[0] in RANK and fb[0] in RANK and RANK[fa[0]] < RANK[fb[0]] and count[fa] <= count[fb]:
+            if fa != fb and _outranks(fa[0], fb[0]) and count[fa] <= count[fb]:
                 parents[fb].add(fa)
     depth: dict[Family, int] = {}
 

@@ -29,7 +29,7 @@ class Section(Record):
 class ReportItem(Record):
     """One line of the structure report: a chapter, a container, a reference section or dropped text."""
 
-    role: str = Field(..., description="chapter | container | reference | dropped | warning")
+    role: str = Field(..., description="chapter | container | reference | dropped | warning | note")
     kind: str = Field("", description="reference kind, or what was dropped")
     title: str = ""
     words: int = 0

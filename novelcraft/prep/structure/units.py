@@ -15,6 +15,7 @@ class Options:
     min_chapter_words: int = 40
     extra_reference_titles: tuple[str, ...] = ()
     keep_footnotes: bool = True
+    heading_pattern: str | None = None  # a regex: paragraphs it matches are the chapter headings, nothing else is
 
 
 @dataclass
@@ -36,21 +37,26 @@ def chapter_title(c: Cand | None) -> str | None:
     if c is None:
         return None
     h = c.head
-    title = smart_title(re.sub(r"\s+", " ", c.title).strip(" .:")) if c.title else None
+    title = smart_title(re.sub(r"\s+", " ", _plain(c.title)).strip(" .:")) if c.title else None
     if h is None or (h.number is None and not h.label):
         return smart_title(c.text.strip(" .")) or None
     if h.label in (None, "chapter") and h.number is not None:
         return title
     first = c.text.split(" — ")[0].split(":")[0].strip(" .")
-    base = smart_title(first if len(first.split()) <= 4 else " ".join(first.split()[:2]))
+    base = smart_title(first if len(first.split()) <= 4 else " ".join(first.split()[:2])).rstrip(" .")
     return f"{base}: {title}" if title and title.lower() not in base.lower() else base
 
 
+def _plain(text: str) -> str:
+    """A title without the emphasis marks around it: '*To Mrs. Saville, England.*' -> 'To Mrs. Saville, England.'"""
+    return re.sub(r"(?<!\w)[*_]+|[*_]+(?!\w)", "", text).strip()
+
+
 def container_display(c: Cand) -> str:
-    text = c.text.strip(" .")
-    if c.title and c.title not in text:
-        text = f"{text} — {c.title.strip(' .')}"
-    return smart_title(text)
+    text = smart_title(c.text.strip(" ."))
+    if c.title and c.title not in c.text:
+        text = f"{text} — {smart_title(c.title.strip(' .'))}"
+    return text
 
 
 def where(paras: list[Para], i: int) -> str:
