@@ -83,10 +83,12 @@ def _convert(gguf: Path, out: Path) -> None:
         dtype=torch.float32,
     )
     # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
-    model.hf_quantizer = None
+    # torch's Module.__setattr__ types attributes as tensors or modules; transformers reads None as "not quantized"
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model = model.to(torch.bfloat16)
+    # transformers types the decorated ``to`` as if ``self`` were its first argument.
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     tokenizer.save_pretrained(str(out))
