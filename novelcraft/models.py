@@ -6,7 +6,7 @@ Every stage is a function over these models. Their JSON Schemas are generated in
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,8 +18,11 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-def _bounded(max_words: int, max_chars: int, description: str) -> object:
-    """A string field with a hard character bound (for schema-constrained decoding) and a word budget."""
+def _bounded(max_words: int, max_chars: int, description: str) -> Any:
+    """A string field with a hard character bound (for schema-constrained decoding) and a word budget.
+
+    ``Any`` as :func:`pydantic.Field` itself returns: the value is assigned to ``str`` fields.
+    """
     return Field(
         ...,
         min_length=1,
@@ -42,11 +45,11 @@ class _WordBudgeted(Record):
         # compressed (or kept and flagged) instead of being thrown away.
         if not _budgets_on(info):
             return self
-        for name, info in type(self).model_fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             limit = extra.get("x-max-words")
             value = getattr(self, name)
-            if limit is None:
+            if not isinstance(limit, int):  # no budget on this field (``_bounded`` sets ints only)
                 continue
             words = sum(_word_count(v) for v in value) if isinstance(value, list) else _word_count(value)
             if words > limit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -19,7 +19,7 @@ from .errors import RecipeError
 from .io import atomic_write_text
 from .strict import Strict
 
-RECIPE_VERSION = 1
+RECIPE_VERSION: Final = 1
 #: run names become folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -35,8 +35,14 @@ class Recipe(Strict):
     kind: str
     name: str = Field(..., pattern=NAME_PATTERN, description="the run's name (its folder under output_dir)")
 
+    if TYPE_CHECKING:
+        # Declared for the checker only: every kind defines ``output_dir`` with its own default, and a
+        # field here would move it before the kind's fields in the resolved recipe.
+        output_dir: str
+
     @property
     def run_dir(self) -> Path:
+        """``OUTPUT_DIR/NAME``: the folder of this run."""
         return Path(self.output_dir) / self.name
 
 

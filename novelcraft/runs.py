@@ -54,8 +54,8 @@ def resolve_inputs(
         p = p if p.is_absolute() else base / p
         if any(ch in text for ch in "*?["):
             matches: list[Path] = []
-            for m in sorted(glob.glob(str(p), recursive=True)):
-                mp = Path(m)
+            for hit in sorted(glob.glob(str(p), recursive=True)):
+                mp = Path(hit)
                 matches += in_folder(mp) if mp.is_dir() else [mp]
         elif p.is_dir():
             matches = in_folder(p)

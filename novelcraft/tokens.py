@@ -11,9 +11,14 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import NovelcraftError
+
+if TYPE_CHECKING:  # tokenizers is imported when a counter is built; recipes pull pydantic and yaml
+    from tokenizers import Tokenizer
+
+    from .recipes import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ class TokenCounter(Protocol):
 class HFTokenCounter:
     """Counts with a Rust ``tokenizers.Tokenizer``; batches go through ``encode_batch`` (parallel)."""
 
-    def __init__(self, tokenizer: object, name: str, batch_size: int = 1024) -> None:
+    def __init__(self, tokenizer: Tokenizer, name: str, batch_size: int = 1024) -> None:
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
@@ -137,7 +142,7 @@ def _load_exact(name: str, offline_fallback: bool, allow_download: bool, batch_s
     return HFTokenCounter(tok, label, batch_size=batch_size)
 
 
-def load_token_counter(config: object | None = None) -> TokenCounter:
+def load_token_counter(config: TokenizerConfig | None = None) -> TokenCounter:
     """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer).
 
     ``config`` is a :class:`~novelcraft.recipes.TokenizerConfig` or ``None`` for the defaults.

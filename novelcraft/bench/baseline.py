@@ -75,7 +75,7 @@ def summarize_books(books: Sequence[NovelScores], *, embedder: str | None = None
         mid: list[float | None] = []
         hi: list[float | None] = []
         for i in range(bins):
-            col = [b.curves[key][i] for b in books if key in b.curves and b.curves[key][i] is not None]
+            col = [v for v in (b.curves[key][i] for b in books if key in b.curves) if v is not None]
             lo.append(min(col) if col else None)
             mid.append(sum(col) / len(col) if col else None)
             hi.append(max(col) if col else None)

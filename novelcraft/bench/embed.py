@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import NovelcraftError
 
-if TYPE_CHECKING:  # numpy is imported when an embedder is built, not with the package
+if TYPE_CHECKING:  # numpy and tokenizers are imported when an embedder is built, not with the package
     import numpy as np
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,13 @@ def _single_threaded_blas() -> None:
             os.environ.setdefault(var, "1")
 
 
+def _special_token_id(tokenizer: Tokenizer, token: str, path: Path) -> int:
+    token_id = tokenizer.token_to_id(token)
+    if token_id is None:
+        raise NovelcraftError(f"the embedding model's tokenizer has no {token} token", path=path, step="bench.embed")
+    return token_id
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (sentence-transformers: BERT + mean pooling + L2 normalisation) in numpy."""
 
@@ -146,8 +154,8 @@ class MiniLMEmbedder:
             w = _read_safetensors(z.read("model.safetensors"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.cls_id = self.tokenizer.token_to_id("[CLS]")
-        self.sep_id = self.tokenizer.token_to_id("[SEP]")
+        self.cls_id = _special_token_id(self.tokenizer, "[CLS]", path)
+        self.sep_id = _special_token_id(self.tokenizer, "[SEP]", path)
         self.heads = int(cfg["num_attention_heads"])
         self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg["layer_norm_eps"])
@@ -169,7 +177,9 @@ class MiniLMEmbedder:
         return [[self.cls_id, *c, self.sep_id] for c in chunks]
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        np = self._np
+        # a module import, not the attribute: the nested ``lin`` annotates with ``np.ndarray``
+        import numpy as np
+
         w = self.w
         n = len(batch)
         L = max(len(b) for b in batch)

