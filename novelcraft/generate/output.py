@@ -182,7 +182,9 @@ def write_epub(markdown: str, path: str | Path, *, title: str, author: str, lang
     The EPUB is reproducible: its identifier is a UUID of its content and no build time goes into it
     (``SOURCE_DATE_EPOCH``), so the same novel always gives the same bytes."""
     path = Path(path)
-    identifier = uuid.uuid5(uuid.NAMESPACE_URL, "novelcraft:" + sha256_text("\n".join([title, author, language, markdown])))
+    identifier = uuid.uuid5(
+        uuid.NAMESPACE_URL, "novelcraft:" + sha256_text("\n".join([title, author, language, markdown]))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".epub-") as tmp:
         src = Path(tmp) / "novel.md"
