@@ -10,11 +10,10 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ..errors import NovelcraftError
-from ..io import sha256_file
+from ..io import create_temp_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
         return target
     root.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to a safetensors folder in %s (once)", gguf.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=root))
-    os.chmod(tmp, 0o755)
+    tmp = create_temp_dir(root, prefix=".convert-")
     try:
         _convert(gguf, tmp)
         (tmp / _MARKER).write_text(gguf.name + "\n", encoding="utf-8")
