@@ -7,6 +7,7 @@ import random
 import pytest
 
 from novelcraft.dataset import SplitConfig, split_records
+from novelcraft.dataset.stats import SplitSummary
 from novelcraft.errors import NovelcraftError
 
 
@@ -50,3 +51,30 @@ def test_split_with_one_book() -> None:
     with pytest.raises(NovelcraftError, match="split.by is 'book' but only 1 book has records"):
         split_records(keys, books, SplitConfig(by="book", validation_fraction=0.3, when_one_book="error"))
     assert split_records(["only/1"], ["only"], SplitConfig(by="scene", validation_fraction=0.5))[0] == [False]
+
+
+def test_summary_says_what_was_held_out() -> None:
+    held, s = split_records(["a/1", "a/2"], ["a", "a"], SplitConfig(by="scene", validation_fraction=0.1))
+    assert held.count(True) == 1 and (s.records, s.validation_records, s.books) == (2, 1, 1)
+    assert s.describe() == (
+        "by scene: 1 of 2 records (50%) held out for validation "
+        "(asked: 0.1; at least one record is held out when the fraction is above 0)"
+    )
+    keys = [f"b{i % 5}/{i}" for i in range(15)]
+    books = [k.split("/")[0] for k in keys]
+    _, by_book = split_records(keys, books, SplitConfig(by="book", validation_fraction=0.2))
+    assert by_book.describe() == "by book: 1 of 5 books, 3 of 15 records (20%) held out for validation (asked: 0.2)"
+    _, few = split_records(keys, books, SplitConfig(by="book", validation_fraction=0.01))
+    assert few.describe().endswith("(asked: 0.01; at least one book is held out when the fraction is above 0)")
+    _, most = split_records(["a/1", "a/2"], ["a", "a"], SplitConfig(by="book", validation_fraction=0.99))
+    assert most.describe() == (
+        "by scene (asked: by book): 1 of 2 records (50%) held out for validation "
+        "(asked: 0.99; at least one record stays in training)"
+    )
+    _, none = split_records(["a/1", "a/2"], ["a", "a"], SplitConfig(by="scene", validation_fraction=0))
+    assert none.describe() == "by scene: nothing held out for validation (asked: 0)"
+
+
+def test_summary_of_an_older_data_set_keeps_the_fraction() -> None:
+    old = SplitSummary(by="scene", effective_by="scene", validation_fraction=0.1, seed=0)
+    assert old.describe() == "by scene, validation fraction 0.1"
