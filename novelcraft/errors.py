@@ -24,6 +24,16 @@ class NovelcraftError(Exception):
         return ": ".join(parts)
 
 
+#: how this checkout installs novelcraft and its extras (a virtualenv in ``.venv``).
+SETUP_SCRIPT = "bash scripts/setup.sh"
+
+
+def setup_hint(extras: str) -> str:
+    """The set-up command that installs ``extras`` (see pyproject's optional dependencies), for error messages:
+    ``setup_hint("dev,bench")`` -> ``bash scripts/setup.sh dev,bench``."""
+    return f"{SETUP_SCRIPT} {extras}"
+
+
 class RecipeError(NovelcraftError):
     """The recipe file, an override or a cross-field budget check is invalid."""
 

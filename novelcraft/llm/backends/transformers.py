@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import NovelcraftError
+from ...errors import NovelcraftError, setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, group_by_schema
 
@@ -44,7 +44,7 @@ class TransformersEngine:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise NovelcraftError(
-                f"the transformers backend needs the llm extra ({exc.name} is missing): pip install 'novelcraft[llm]'",
+                f"the transformers backend needs the llm extra ({exc.name} is missing): {setup_hint('dev,llm')}",
                 step="llm",
             ) from None
         self.config = config

@@ -21,6 +21,7 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...errors import setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
 
@@ -162,7 +163,7 @@ class VLLMEngine:
             from vllm import LLM
         except ImportError as exc:
             raise LLMError(
-                f"backend vllm needs the vllm extra (pip install 'novelcraft[vllm]'): {exc}", step=STEP
+                f"backend vllm needs the llm and vllm extras ({exc}): {setup_hint('dev,llm,vllm')}", step=STEP
             ) from exc
         kwargs = engine_kwargs(config)
         log.info("starting vLLM on %s (%s)", model, ", ".join(f"{k}={v}" for k, v in kwargs.items()))
