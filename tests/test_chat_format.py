@@ -218,3 +218,19 @@ def test_default_system_prompt_fits_its_budget(counter) -> None:
     text = default_system_prompt()
     assert "NOVEL PROGRESS: XX%" in text
     assert counter.count(text) <= Budgets().record.system
+
+
+def test_scene_prompt_is_the_training_shape():
+    msgs = scene_prompt("SYSTEM", "# Novel World Context\nW", "opening", 2, 4, "# Scene Instruction\nI")
+    expected = scene_messages(
+        "SYSTEM", "# Novel World Context\nW", "opening", progress_percent(2, 4), "# Scene Instruction\nI"
+    )
+    assert msgs == [{"role": m.role, "content": m.content} for m in expected]
+    assert "NOVEL PROGRESS: 25%" in msgs[1]["content"]
+    assert render_chatml(msgs, add_generation_prompt=True).endswith("<|im_start|>assistant\n")
+    noted = scene_prompt("SYSTEM", "W", "opening", 1, 4, "I", note="Note: longer.")
+    assert noted[1]["content"] == expected_user("W", "opening", 0, "I") + "\n\nNote: longer."
+
+
+def expected_user(wc, summary, progress, instruction):
+    return scene_messages("S", wc, summary, progress, instruction)[1].content
