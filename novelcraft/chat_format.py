@@ -299,6 +299,7 @@ class ChatTemplate(BaseModel):
 
     @property
     def label(self) -> str:
+        """How the data card and stats name the template."""
         if self.name == "qwen3_instruct_2507":
             return "chatml (Qwen3-30B-A3B-Instruct-2507, no think blocks)"
         return f"tokenizer_default ({self.source})"

@@ -19,6 +19,7 @@ class NovelcraftError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
+        """The one-line message ``PATH: STEP: CAUSE`` (the parts that are set)."""
         parts = [p for p in (self.path, self.step) if p]
         parts.append(self.cause)
         return ": ".join(parts)

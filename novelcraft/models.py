@@ -137,6 +137,8 @@ class Scene(Record):
 
 
 class BookMeta(Record):
+    """What a Book JSON says of its book: id, title, author, sizes and the rendered world context."""
+
     book_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_]*$")
     title: str = Field(..., min_length=1)
     author: str = Field(..., min_length=1)
@@ -173,6 +175,7 @@ class WorldContext(_WordBudgeted):
     narrative_engine: str = _bounded(50, 400, "central conflict, stakes, thematic core")
 
     def render(self) -> str:
+        """The world context as prompts show it (``# Novel World Context`` and one line per field)."""
         return "\n".join(
             [
                 "# Novel World Context",
@@ -254,6 +257,7 @@ class Instruction(Record):
         return self
 
     def render(self) -> str:
+        """The instruction as prompts show it (``# Scene Instruction`` and one line per field)."""
         return "\n".join(
             [
                 "# Scene Instruction",
@@ -339,4 +343,5 @@ class Novel(Record):
 
     @property
     def word_count(self) -> int:
+        """Words of all scenes."""
         return sum(len(s.text.split()) for s in self.scenes)

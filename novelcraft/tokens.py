@@ -32,9 +32,11 @@ class TokenCounter(Protocol):
 
     name: str
 
-    def count(self, text: str) -> int: ...
+    def count(self, text: str) -> int:
+        """Tokens of ``text``."""
 
-    def count_batch(self, texts: Sequence[str]) -> list[int]: ...
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, in order."""
 
 
 class HFTokenCounter:
@@ -46,9 +48,11 @@ class HFTokenCounter:
         self.batch_size = batch_size
 
     def count(self, text: str) -> int:
+        """Tokens of ``text`` (no special tokens)."""
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, encoded ``batch_size`` at a time."""
         out: list[int] = []
         for i in range(0, len(texts), self.batch_size):
             chunk = list(texts[i : i + self.batch_size])
@@ -56,6 +60,7 @@ class HFTokenCounter:
         return out
 
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens)."""
         return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def __repr__(self) -> str:
@@ -70,10 +75,12 @@ class WordEstimateCounter:
         self.name = f"estimate:words*{tokens_per_word}"
 
     def count(self, text: str) -> int:
+        """Words of ``text`` times the factor, rounded up."""
         words = len(text.split())
         return int(-(-words * self.tokens_per_word // 1))
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """The estimate of each text, in order."""
         return [self.count(t) for t in texts]
 
 

@@ -32,6 +32,8 @@ PACKAGED_BASELINE = "resources/bench/human_baseline.json"
 
 
 class RangeStat(Record):
+    """min / mean / max of one metric over the human books, and how many books had a value."""
+
     min: float
     mean: float
     max: float
@@ -39,6 +41,8 @@ class RangeStat(Record):
 
 
 class CurveRange(Record):
+    """Per progress bin, min / mean / max of one curve metric over the human books (None: no book had a value)."""
+
     min: list[float | None]
     mean: list[float | None]
     max: list[float | None]

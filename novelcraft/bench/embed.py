@@ -49,7 +49,8 @@ class Embedder(Protocol):
 
     name: str
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per text (float32)."""
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -225,6 +226,7 @@ class MiniLMEmbedder:
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalised MiniLM vectors, one row per text (long texts: window means)."""
         np = self._np
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
@@ -255,6 +257,7 @@ class TfidfEmbedder:
     name = "tf-idf (fallback, fitted per novel)"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """TF-IDF vectors of ``texts``, fitted on these texts only (comparable within one call)."""
         import numpy as np
 
         from .metrics import words

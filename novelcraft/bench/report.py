@@ -69,6 +69,7 @@ def machine_info() -> dict[str, Any]:
 def new_report(
     novels: Sequence[NovelScores], baseline: HumanBaseline | None, speed: Sequence[SpeedResult] = ()
 ) -> BenchReport:
+    """A report of ``novels`` next to ``baseline`` and ``speed``, stamped with the time and the machine."""
     return BenchReport(
         created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         machine=machine_info(),
@@ -257,6 +258,7 @@ def _speed_rows(speed: Sequence[SpeedResult]) -> list[list[str]]:
 
 
 def render_markdown(report: BenchReport, plots: dict[str, Path], plots_rel: str = "plots") -> str:
+    """``report.md``: machine, main table, entity drift, speed and the plots (linked under ``plots_rel``)."""
     m = report.machine
     lines = [
         "# novelcraft bench report",
@@ -330,6 +332,7 @@ pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
 
 
 def render_html(report: BenchReport, plots: dict[str, Path], plots_rel: str = "plots") -> str:
+    """``report.html``: the Markdown report's content as one self-contained page (plots linked)."""
     m = report.machine
     e = html.escape
     parts = [

@@ -182,6 +182,7 @@ def load_compiled(run_dir: str | Path) -> CompileResult:
 
 
 def expected_files(recipe: CompileRecipe, stats: CompileStats) -> list[str]:
+    """The files of a finished data set (relative to its folder), for the manifest."""
     files = []
     for split in SPLITS:
         if stats.records[split]:

@@ -37,6 +37,8 @@ def _default_formats() -> list[ExportFormat]:
 
 
 class ExportConfig(Strict):
+    """Which data-set formats are written, and whether the data card is."""
+
     formats: list[ExportFormat] = Field(
         default_factory=_default_formats,
         min_length=1,

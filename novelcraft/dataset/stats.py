@@ -34,6 +34,7 @@ class TokenSummary(Record):
 
     @classmethod
     def of(cls, values: Sequence[int]) -> TokenSummary:
+        """The summary of ``values`` (all zeros with ``count=0`` when there are none)."""
         if not values:
             return cls(count=0)
         s = sorted(values)
@@ -50,11 +51,15 @@ class TokenSummary(Record):
 
 
 class CompiledRecord(BaseModel):
+    """One training record and its metadata sidecar line."""
+
     record: TrainingRecord
     meta: RecordMeta
 
 
 class DroppedScene(Record):
+    """A scene left out of the data set: why (missing fields, over budget) and the details."""
+
     book_id: str
     scene_id: int
     is_reference: bool
@@ -63,6 +68,8 @@ class DroppedScene(Record):
 
 
 class BookSummary(Record):
+    """Per book: its scenes and how many records went to train, validation or were dropped."""
+
     book_id: str
     title: str
     author: str
@@ -157,6 +164,7 @@ class CompileResult(BaseModel):
     files: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
+        """The lines ``novelcraft compile`` prints: records, tokens, split, dropped scenes."""
         s = self.stats
         tok = s.tokens.get("record")
         lines = [

@@ -80,6 +80,8 @@ def act_scenes_schema(n_scenes: int, base: type[ActScenes] = ActScenes) -> type[
 
 
 class OutlineAct(Record):
+    """One act of an outline: its number, title and summary."""
+
     index: int = Field(..., ge=1)
     title: str = Field(..., min_length=1)
     summary: str = ""
@@ -171,6 +173,7 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 
 def chapters_per_act(scenes_per_act: Sequence[int], scenes_per_chapter: int) -> list[int]:
+    """Chapters each act needs for its scenes, ``scenes_per_chapter`` to a chapter."""
     return [math.ceil(n / scenes_per_chapter) for n in scenes_per_act]
 
 
@@ -343,6 +346,7 @@ def act_scenes_task(
 
 
 def render_world_context(value: WorldContext | str) -> str:
+    """The world context as prompts show it (a model is rendered, text is kept)."""
     return value.render() if isinstance(value, WorldContext) else value
 
 

@@ -77,6 +77,8 @@ def novel_record(state: NovelState) -> dict[str, Any]:
 
 
 class TracePrompt(Record):
+    """The per-scene parts of the prompt an accepted scene answered."""
+
     running_summary: str = Field(
         ..., description="the running-summary section of the scene prompt, with its progress line"
     )

@@ -47,14 +47,17 @@ class Verdict:
 
     @classmethod
     def ok(cls) -> Verdict:
+        """The answer is accepted."""
         return cls("ok")
 
     @classmethod
     def retry(cls, message: str) -> Verdict:
+        """The answer is rejected; ``message`` is fed back to the model."""
         return cls("retry", message)
 
     @classmethod
     def compress(cls, message: str) -> Verdict:
+        """The answer is over budget; ``message`` asks the model for a shorter one."""
         return cls("compress", message)
 
 
@@ -132,10 +135,12 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the task has a value."""
         return self.value is not None
 
 
 def default_feedback(kind: str, message: str) -> str:
+    """The user turn asking for a corrected (``retry``) or shorter (``compress``) JSON answer."""
     if kind == "compress":
         return (
             f"Your answer is too long: {message}. Rewrite the same JSON object, keeping every field and the "
@@ -222,6 +227,7 @@ class DebugLog:
         self.path = Path(path) if path else None
 
     def write(self, request: LLMRequest, response: LLMResponse) -> None:
+        """Append one prompt and its answer (no-op when the log is off)."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,11 +67,14 @@ class BookState:
     instructions: dict[int, Instruction] = dataclasses.field(default_factory=dict)
 
     def flag(self, stage: str, item: str, reason: str) -> None:
+        """Record an item kept over budget or replaced by a fallback."""
         self.flags.append({"stage": stage, "item": item, "reason": reason})
 
 
 @dataclasses.dataclass
 class LLMStageResult:
+    """What stages 4-7 produced: the final books, per-stage statistics and the flagged items per book id."""
+
     books: list[Book]
     stats: dict[str, StageStats]
     flags: dict[str, list[dict[str, Any]]]
@@ -94,6 +97,7 @@ class StageRunner:
         self.prompts = {n: load_prompt(n, recipe.stages.prompts_dir) for n in PROMPTS}
 
     def run(self, stage: str, tasks: list[Task], desc: str) -> list[Outcome]:
+        """Run ``tasks`` of ``stage`` with its result store, progress bar, statistics and debug log."""
         from tqdm.auto import tqdm
 
         if not tasks:

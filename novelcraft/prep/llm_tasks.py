@@ -56,6 +56,7 @@ def world_context_excerpts(book: Book, counter: TokenCounter, input_tokens: int)
 
 
 def world_context_task(book: Book, prompt: PromptTemplate, counter: TokenCounter, recipe: PrepRecipe) -> Task:
+    """The stage-4 task of ``book``: excerpts in, a :class:`WorldContext` within its token budget out."""
     cfg = recipe.stages.world_context
     budget = recipe.budgets.record.world_context
     values = dict(
@@ -159,6 +160,7 @@ def boundaries_schema(n_blocks: int, base: type[SceneBoundaries] = SceneBoundari
 def segmentation_task(
     book: Book, window: Window, chapter_heading: str, prompt: PromptTemplate, recipe: PrepRecipe
 ) -> Task:
+    """The stage-5 task of one window of blocks: where its atomic scenes start."""
     atomic = recipe.budgets.atomic
     tokens = [b.tokens for b in window.blocks]
     n = len(window.blocks)
@@ -242,6 +244,7 @@ def summary_task(
 
 
 def instruction_task(book: Book, scene: Scene, prompt: PromptTemplate, recipe: PrepRecipe) -> Task:
+    """The stage-7 task of ``scene``: the instruction a writer would need to write it."""
     cfg = recipe.stages.instructions
     values = dict(
         world_context=book.meta.world_context or "(no world context)",

@@ -82,6 +82,7 @@ def _scene_budget_issues(
 def book_issues(
     file: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
+    """Checks of a Book JSON (or a stage file holding one): schema, scene ids, declared counts, duplicates, budgets."""
     issues = schema_issues(file, Book, data, _book_record_of(data))
     raw_meta = data.get("meta")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
@@ -190,6 +191,7 @@ def book_issues(
 def object_issues(
     file: str, kind: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
+    """Checks of a single object of ``kind`` (a scene, a world context...): schema, then token budgets."""
     model = schema_model(kind)
     issues = schema_issues(file, model, data)
     if kind == "scene":

@@ -10,6 +10,7 @@ from ..commands import Command
 
 
 def validate(args: argparse.Namespace) -> int:
+    """``novelcraft validate``: check the files and folders given, print each issue and a summary."""
     from ..chat_format import is_chat_template_name, load_chat_template
     from ..recipes import Budgets, TokenizerConfig, load_recipe
     from ..tokens import load_token_counter
@@ -44,6 +45,7 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def schemas(args: argparse.Namespace) -> int:
+    """``novelcraft schemas``: write the JSON Schemas, or with ``--check`` report stale ones."""
     from ..schemas import check_schemas, write_schemas
 
     if args.check:

@@ -49,11 +49,13 @@ class ValidationIssue:
 
 
 def loc_path(loc: Iterable[Any]) -> str | None:
+    """A pydantic error location as a dotted field path (``None`` for the whole object)."""
     parts = [str(p) for p in loc if isinstance(p, (str, int))]
     return ".".join(parts) or None
 
 
 def error_reason(err: ErrorDetails) -> str:
+    """A pydantic error as the reason an issue gives (unknown field, missing field, empty string...)."""
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown field (not in the schema)"
@@ -111,6 +113,7 @@ def schema_issues(
 
 
 def count_texts(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
+    """Token counts of ``texts`` in one batch."""
     return list(counter.count_batch(list(texts))) if texts else []
 
 
@@ -120,6 +123,7 @@ def is_blank(value: Any) -> bool:
 
 
 def over_budget(n: int, budget: int, what: str, key: str) -> str:
+    """The reason of a text over its token budget, naming the recipe key."""
     return f"{what} is {n} tokens, budget is {budget} ({key})"
 
 

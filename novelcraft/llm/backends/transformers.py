@@ -107,12 +107,14 @@ class TransformersEngine:
         return kw
 
     def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        """Tokens of ``messages`` through the chat template, generation prompt included."""
         ids = self.tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=True)
         if isinstance(ids, Mapping):  # a BatchEncoding
             ids = ids["input_ids"]
         return len(ids)
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer a batch in order; a prompt that does not fit the context window fails alone."""
         out: list[LLMResponse | None] = [None] * len(requests)
         n_prompt = [self.prompt_tokens(r.messages) for r in requests]
         for i, (req, n) in enumerate(zip(requests, n_prompt)):
@@ -172,6 +174,7 @@ class TransformersEngine:
                 )
 
     def close(self) -> None:
+        """Drop the model and the compiled generators; the engine is unusable afterwards."""
         self._generators.clear()
         self.model = None
 

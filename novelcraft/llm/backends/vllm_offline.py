@@ -19,11 +19,14 @@ import logging
 import os
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+
+if TYPE_CHECKING:  # pragma: no cover  (vllm is imported when an engine starts)
+    from vllm import LLM
 
 log = logging.getLogger(__name__)
 
