@@ -25,7 +25,9 @@ def validate(args: argparse.Namespace) -> int:
             counter = load_token_counter(recipe.tokenizer)
         chat_template = getattr(recipe, "chat_template", None)  # compile, train
         if is_chat_template_name(chat_template):
-            template = load_chat_template(chat_template, recipe.tokenizer.name)
+            # a train recipe has no tokenizer section: its model's tokenizer holds the template
+            tokenizer = recipe.tokenizer.name if hasattr(recipe, "tokenizer") else getattr(recipe, "base_model", None)
+            template = load_chat_template(chat_template, tokenizer)
     if args.tokenizer:
         counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
     if counter is not None and budgets is None:
