@@ -125,7 +125,7 @@ def test_server_down_fails_a_batch_with_one_clear_error():
 
 
 # -- a real vLLM OpenAI server (fixtures in tests/llm/conftest.py; the common behaviour is in
-# tests/llm/test_engine_contract.py)
+# tests/llm/backends/test_contract.py)
 
 
 @pytest.mark.slow
