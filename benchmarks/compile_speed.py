@@ -46,8 +46,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -159,12 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write every number as JSON here")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
     import novelcraft
+    from novelcraft.dataset import CompileRecipe, compile_books, dataset_stats, read_jsonl, write_compiled
     from novelcraft.prep.book import prep_book
-    from novelcraft.compile import CompileRecipe, compile_books, dataset_stats, read_jsonl, write_compiled
     from novelcraft.prep.recipe import PrepRecipe
     from novelcraft.tokens import load_token_counter
     from novelcraft.validate import has_errors, validate_file
@@ -195,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schema_s, schema_issues = best_of(lambda: [i for f in files for i in validate_file(f)], args.repeat)
         hf_s = None
         if package_version("datasets"):
-            from novelcraft.compile import export_hf_dataset
+            from novelcraft.dataset import export_hf_dataset
 
             hf_s, _ = best_of(lambda: export_hf_dataset(result, run_dir / "hf_dataset"), args.repeat)
         ours = dataset_stats([r for f in files for r in read_jsonl(f)], counter)
@@ -218,8 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "datasets": package_version("datasets") or "not installed (hf export not measured)",
         "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "tokenizer": counter.name,
-        "threads": ", ".join(f"`{k}`={os.environ.get(k, 'unset')}" for k in
-                             ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS", "OMP_NUM_THREADS")),
+        "threads": ", ".join(
+            f"`{k}`={os.environ.get(k, 'unset')}"
+            for k in ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS", "OMP_NUM_THREADS")
+        ),
         "repeats": f"best of {args.repeat}",
     }
     budgets = recipe.budgets.record
@@ -274,28 +280,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
 
     def stat_row(label: str, d: Any) -> list[Any]:
-        return [label, d.records, f"{d.tokens.median:g}", d.tokens.p95, d.tokens.max, f"{d.scene.median:g}",
-                f"{d.context.median:g}", f"{d.narrative_context_ratio:.2f}:1" if d.narrative_context_ratio else "n/a"]
+        return [
+            label,
+            d.records,
+            f"{d.tokens.median:g}",
+            d.tokens.p95,
+            d.tokens.max,
+            f"{d.scene.median:g}",
+            f"{d.context.median:g}",
+            f"{d.narrative_context_ratio:.2f}:1" if d.narrative_context_ratio else "n/a",
+        ]
 
     rows = [stat_row("novelcraft (sample books, synthetic prompt fields)", ours)]
     if peer is not None:
         rows.append(stat_row(f"peer data set (`{args.peer.name}`)", peer))
     lines += [
-        "## Budget statistics: compiled set vs. peer data set", "",
+        "## Budget statistics: compiled set vs. peer data set",
+        "",
         "Both counted with the same tokenizer, each record rendered with the same ChatML template; "
-        "context = record tokens − scene (assistant) tokens; ratio = Σ scene ÷ Σ context (design: 2:1 to 3:1).", "",
-        table(["data set", "records", "median tokens", "p95", "max", "median scene", "median context",
-               "narrative:context"], rows), "",
+        "context = record tokens − scene (assistant) tokens; ratio = Σ scene ÷ Σ context (design: 2:1 to 3:1).",
+        "",
+        table(
+            [
+                "data set",
+                "records",
+                "median tokens",
+                "p95",
+                "max",
+                "median scene",
+                "median context",
+                "narrative:context",
+            ],
+            rows,
+        ),
+        "",
     ]
     if peer is None:
         lines.append(f"Peer data set not found at `{args.peer}`: comparison skipped.\n")
-    lines += ["Budget histogram of the compiled set (tokens per record):", "",
-              table(["tokens", "records"], s.histogram), ""]
+    lines += [
+        "Budget histogram of the compiled set (tokens per record):",
+        "",
+        table(["tokens", "records"], s.histogram),
+        "",
+    ]
     sys.stdout.write("\n".join(lines) + "\n")
     if args.json:
-        out.update(facts=facts, compile_s=compile_s, write_s=write_s, hf_s=hf_s, validate_s=validate_s,
-                   schema_s=schema_s, records=n_records, tokens=n_tokens, bytes=bytes_written, ours=ours.model_dump(),
-                   peer=peer.model_dump() if peer else None, stats=s.model_dump(mode="json"))
+        out.update(
+            facts=facts,
+            compile_s=compile_s,
+            write_s=write_s,
+            hf_s=hf_s,
+            validate_s=validate_s,
+            schema_s=schema_s,
+            records=n_records,
+            tokens=n_tokens,
+            bytes=bytes_written,
+            ours=ours.model_dump(),
+            peer=peer.model_dump() if peer else None,
+            stats=s.model_dump(mode="json"),
+        )
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return 0

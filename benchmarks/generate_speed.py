@@ -51,35 +51,64 @@ def fixed_outline(title: str, scenes: int):
     items = []
     for i in range(scenes):
         goal, beat = goals[i % len(goals)]
-        items.append({
-            "index": i + 1, "act": 1, "chapter": i // 2 + 1, "chapter_title": f"Part {i // 2 + 1}", "target_words": 100,
-            "instruction": {"scene_goal": goal, "characters_present": ["Elinor Vane", "Lucan Hale"],
-                            "emotional_beat": beat, "constraints": "letters and journal voice"},
-        })
+        items.append(
+            {
+                "index": i + 1,
+                "act": 1,
+                "chapter": i // 2 + 1,
+                "chapter_title": f"Part {i // 2 + 1}",
+                "target_words": 100,
+                "instruction": {
+                    "scene_goal": goal,
+                    "characters_present": ["Elinor Vane", "Lucan Hale"],
+                    "emotional_beat": beat,
+                    "constraints": "letters and journal voice",
+                },
+            }
+        )
     return Outline.model_validate({"title": title, "acts": [{"index": 1, "title": "The Fen"}], "scenes": items})
 
 
 def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
-    from novelcraft.generate import GenerateRecipe, generate_novels, load_seed
     from novelcraft.chat_format import scene_prompt
+    from novelcraft.generate import GenerateRecipe, generate_novels, load_seed
     from novelcraft.llm.types import LLMRequest
 
     seed_path = ROOT / "data" / "seeds" / "the-drowned-abbey.yaml"
     seed = load_seed(seed_path)
-    recipe = GenerateRecipe.model_validate({
-        "name": f"bench-{n_novels}", "seeds": [str(seed_path)], "samples_per_seed": n_novels, "output_dir": str(out),
-        "llm": {**args.llm, "sampling": {"temperature": 0.7, "seed": None, "repetition_penalty": 1.2}},
-        "scenes": {"target_words_min": 60, "target_words_max": 90, "min_words": 1, "max_tokens": args.scene_tokens,
-                   "attempts": 1, "max_repetition": 1.0},
-        "summaries": {"max_tokens": args.summary_tokens, "compress_attempts": 0},
-        "attempts": 1, "on_failure": "flag", "output": {"epub": False},
-    })
+    recipe = GenerateRecipe.model_validate(
+        {
+            "name": f"bench-{n_novels}",
+            "seeds": [str(seed_path)],
+            "samples_per_seed": n_novels,
+            "output_dir": str(out),
+            "llm": {**args.llm, "sampling": {"temperature": 0.7, "seed": None, "repetition_penalty": 1.2}},
+            "scenes": {
+                "target_words_min": 60,
+                "target_words_max": 90,
+                "min_words": 1,
+                "max_tokens": args.scene_tokens,
+                "attempts": 1,
+                "max_repetition": 1.0,
+            },
+            "summaries": {"max_tokens": args.summary_tokens, "compress_attempts": 0},
+            "attempts": 1,
+            "on_failure": "flag",
+            "output": {"epub": False},
+        }
+    )
     outline = fixed_outline(seed.title, args.scenes)
     # Prefill: the scene-1 prompts of every novel with a 1-token answer, as one batch. A marker unique to
     # this measurement leads the prompt, so nothing is served from an earlier run's prefix cache, while the
     # batch still shares its prefix as lockstep novels do.
-    prompt = scene_prompt(f"[prefill {n_novels}]\n" + (seed.persona or recipe.system_prompt.resolve()), seed.world_context.render(),
-                          recipe.opening_summary, 1, args.scenes, outline.scenes[0].instruction.render())
+    prompt = scene_prompt(
+        f"[prefill {n_novels}]\n" + (seed.persona or recipe.system_prompt.resolve()),
+        seed.world_context.render(),
+        recipe.opening_summary,
+        1,
+        args.scenes,
+        outline.scenes[0].instruction.render(),
+    )
     reqs = [LLMRequest(key=f"prefill{i}", messages=tuple(prompt), max_tokens=1) for i in range(n_novels)]
     t0 = time.perf_counter()
     pre = engine.generate(reqs)
@@ -92,7 +121,9 @@ def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
     hit_rate = None
     if before is not None and after is not None and after["prompt_tokens"] > before["prompt_tokens"]:
         # this run's calls only (the engine's own rate counts its whole life)
-        hit_rate = (after["cached_prompt_tokens"] - before["cached_prompt_tokens"]) / (after["prompt_tokens"] - before["prompt_tokens"])
+        hit_rate = (after["cached_prompt_tokens"] - before["cached_prompt_tokens"]) / (
+            after["prompt_tokens"] - before["prompt_tokens"]
+        )
     stats = result.stats.model_dump()
     scene_s = sum(s["seconds"] for s in stats["details"]["steps"] if s["kind"] == "scenes")
     summary_s = sum(s["seconds"] for s in stats["details"]["steps"] if s["kind"] == "summaries")
@@ -103,7 +134,9 @@ def run_once(engine, counter, n_novels: int, args, out: Path) -> dict:
         "scenes": n_scenes,
         "scene_completion_tokens": tokens,
         "summary_completion_tokens": stats["stages"]["summaries"]["completion_tokens"],
-        "prompt_tokens_per_scene": round(stats["stages"]["scenes"]["prompt_tokens"] / max(1, stats["stages"]["scenes"]["calls"])),
+        "prompt_tokens_per_scene": round(
+            stats["stages"]["scenes"]["prompt_tokens"] / max(1, stats["stages"]["scenes"]["calls"])
+        ),
         "scene_seconds": round(scene_s, 2),
         "summary_seconds": round(summary_s, 2),
         "wall_seconds": round(wall, 2),
@@ -146,7 +179,9 @@ def main(argv=None) -> int:
     from novelcraft.llm import LLMConfig, make_engine
     from novelcraft.tokens import load_token_counter
 
-    cfg = LLMConfig.model_validate({**args.llm, "sampling": {"temperature": 0.7, "seed": None, "repetition_penalty": 1.2}})
+    cfg = LLMConfig.model_validate(
+        {**args.llm, "sampling": {"temperature": 0.7, "seed": None, "repetition_penalty": 1.2}}
+    )
     t0 = time.perf_counter()
     engine = make_engine(cfg)
     start_s = time.perf_counter() - t0
@@ -162,14 +197,26 @@ def main(argv=None) -> int:
     one, many = rows
     ratio = many["scene_tokens_per_s"] / one["scene_tokens_per_s"] if one["scene_tokens_per_s"] else None
     print(f"# Generation speed: 1 vs {args.novels} novels in lockstep\n")
-    print(f"- engine: **{backend}** backend, embedded SmolLM2-135M-Instruct (start {start_s:.1f} s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
-    print(f"- {args.scenes} scenes per novel, scene max_tokens {args.scene_tokens}, summary max_tokens {args.summary_tokens}, temperature 0.7\n")
-    print("| novels | scenes | scene tokens | scene tok/s | per scene: prompt s | generation s | summary s | wall s | prefix-cache hit rate |")
+    print(
+        f"- engine: **{backend}** backend, embedded SmolLM2-135M-Instruct (start {start_s:.1f} s), "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+    )
+    print(
+        f"- {args.scenes} scenes per novel, scene max_tokens {args.scene_tokens}, summary max_tokens "
+        f"{args.summary_tokens}, temperature 0.7\n"
+    )
+    print(
+        "| novels | scenes | scene tokens | scene tok/s | per scene: prompt s | generation s | summary s | wall s | "
+        "prefix-cache hit rate |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         rate = "n/a" if r["prefix_cache_hit_rate"] is None else f"{r['prefix_cache_hit_rate']:.0%}"
-        print(f"| {r['novels']} | {r['scenes']} | {r['scene_completion_tokens']} | {r['scene_tokens_per_s']} | "
-              f"{r['per_scene_prompt_s']} | {r['per_scene_generation_s']} | {r['per_scene_summary_s']} | {r['wall_seconds']} | {rate} |")
+        print(
+            f"| {r['novels']} | {r['scenes']} | {r['scene_completion_tokens']} | {r['scene_tokens_per_s']} | "
+            f"{r['per_scene_prompt_s']} | {r['per_scene_generation_s']} | {r['per_scene_summary_s']} | "
+            f"{r['wall_seconds']} | {rate} |"
+        )
     print(f"\nThroughput ratio ({args.novels} novels / 1 novel, scene tokens/s): **{ratio:.2f}x**" if ratio else "")
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": backend, "rows": rows, "ratio": ratio}, indent=2))

@@ -22,8 +22,8 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from novelcraft import __version__  # noqa: E402
-from novelcraft.prep.book import prep_book  # noqa: E402
 from novelcraft.llm import LLMConfig, make_engine  # noqa: E402
 from novelcraft.llm.types import LLMRequest, LLMResponse  # noqa: E402
+from novelcraft.prep.book import prep_book  # noqa: E402
 from novelcraft.prep.llm_run import run_llm_stages  # noqa: E402
 from novelcraft.prep.recipe import PrepRecipe  # noqa: E402
 from novelcraft.tokens import load_token_counter  # noqa: E402
@@ -88,8 +88,15 @@ def run_once(engine, books, recipe, counter, out: Path) -> dict:
     # Prompt text in Qwen3 tokens (message contents, no chat markup), to compare with the peer figures.
     debug = [json.loads(line) for line in (out / "llm_debug.jsonl").read_text().splitlines()]
     qwen = sum(counter.count_batch([m["content"] for d in debug for m in d["messages"]]))
-    return {"wall_s": wall, "calls": calls, "prompt_tokens": prompt, "completion_tokens": completion,
-            "prompt_tokens_qwen3": qwen, "tok_s": completion / wall if wall else 0.0, "stages": res.stats}
+    return {
+        "wall_s": wall,
+        "calls": calls,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "prompt_tokens_qwen3": qwen,
+        "tok_s": completion / wall if wall else 0.0,
+        "stages": res.stats,
+    }
 
 
 def peer_approach(counter) -> dict | None:
@@ -135,8 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = make_engine(recipe.llm or LLMConfig())
         start_s = time.perf_counter() - t0
         # Untimed warm-up: the first calls of an engine compile kernels for new shapes (vLLM, torch).
-        warm = [LLMRequest(key=f"warm{i}", messages=({"role": "user", "content": "Say hello. " * (40 * i + 1)},), max_tokens=16)
-                for i in range(4)]
+        warm = [
+            LLMRequest(
+                key=f"warm{i}", messages=({"role": "user", "content": "Say hello. " * (40 * i + 1)},), max_tokens=16
+            )
+            for i in range(4)
+        ]
         engine.generate(warm)
         OneAtATime(engine).generate(warm)
         batched = run_once(engine, books, recipe, counter, Path(tmp) / "batched")
@@ -151,36 +162,64 @@ def main(argv: Sequence[str] | None = None) -> int:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
-    print(f"# prep_llm — {platform.node()} ({os.cpu_count()} CPUs, {platform.machine()}), "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"backend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s; slice: first "
-          f"{args.chapters} chapters of {', '.join(BOOKS)} ({words} words); OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    print(
+        f"# prep_llm — {platform.node()} ({os.cpu_count()} CPUs, {platform.machine()}), "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+    )
+    print(
+        f"backend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s; slice: first "
+        f"{args.chapters} chapters of {', '.join(BOOKS)} ({words} words); "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    )
     print()
     print("| scheduling | wall s | LLM calls | prompt tok | completion tok | completion tok/s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in (("lockstep batches", batched), ("one request at a time", serial)):
-        print(f"| {name} | {r['wall_s']:.1f} | {r['calls']} | {r['prompt_tokens']} | {r['completion_tokens']} | {r['tok_s']:.1f} |")
+        print(
+            f"| {name} | {r['wall_s']:.1f} | {r['calls']} | {r['prompt_tokens']} | {r['completion_tokens']} | "
+            f"{r['tok_s']:.1f} |"
+        )
     ratio = serial["wall_s"] / batched["wall_s"] if batched["wall_s"] else float("nan")
     print(f"\nspeed-up of lockstep batching: {ratio:.2f}x wall time")
     print("\nper stage (batched):")
     for stage, st in batched["stages"].items():
-        print(f"  {stage}: {st['calls']} calls, {st['retries']} retries, {st['compressions']} compressions, "
-              f"{st['flagged']} flagged, {st['failed']} failed, {st['wall_seconds']} s")
+        print(
+            f"  {stage}: {st['calls']} calls, {st['retries']} retries, {st['compressions']} compressions, "
+            f"{st['flagged']} flagged, {st['failed']} failed, {st['wall_seconds']} s"
+        )
 
     per10k = 10_000 / words
     print("\n| requests per 10k words of book | LLM calls | prompt tokens (Qwen3 BPE, message text) |")
     print("|---|---:|---:|")
-    print(f"| novelcraft (this slice, measured, incl. retries) | {batched['calls'] * per10k:.1f} | {batched['prompt_tokens_qwen3'] * per10k:,.0f} |")
+    print(
+        f"| novelcraft (this slice, measured, incl. retries) | {batched['calls'] * per10k:.1f} | "
+        f"{batched['prompt_tokens_qwen3'] * per10k:,.0f} |"
+    )
     peer = peer_approach(counter)
     if peer:
         p10 = 10_000 / peer["words"]
-        print(f"| peer approach (Iron Heel, {peer['chapters']} chapters, {peer['scenes']} scenes; computed, no retries) "
-              f"| {peer['calls'] * p10:.1f} | {peer['prompt_tokens'] * p10:,.0f} |")
+        print(
+            f"| peer approach (Iron Heel, {peer['chapters']} chapters, {peer['scenes']} scenes; computed, no retries) "
+            f"| {peer['calls'] * p10:.1f} | {peer['prompt_tokens'] * p10:,.0f} |"
+        )
     else:
         print("| peer approach | n/a (../shared/reference not found) | |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"backend": backend, "words": words, "batched": batched, "serial": serial,
-                                               "ratio": ratio, "peer": peer, "versions": versions}, indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "backend": backend,
+                    "words": words,
+                    "batched": batched,
+                    "serial": serial,
+                    "ratio": ratio,
+                    "peer": peer,
+                    "versions": versions,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 

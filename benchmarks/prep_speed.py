@@ -56,8 +56,9 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -325,22 +326,20 @@ def memory_probe(path: Path) -> dict[str, Any]:
     }
     # Second pass under tracemalloc (its own bookkeeping inflates RSS, which was read above).
     heap: dict[str, float] = {}
-    tracemalloc.start()
-    for name, fn in (
-        ("ingest", lambda: ingest_book(path)),
-        ("clean", lambda: clean_raw_book(raw, recipe)),
-        ("build", lambda: build_book(raw, clean, counter, recipe)),
-    ):
+
+    def traced(name: str, fn: Callable[[], T]) -> T:
         tracemalloc.reset_peak()
         base, _ = tracemalloc.get_traced_memory()
         result = fn()
         _, peak = tracemalloc.get_traced_memory()
         heap[name] = (peak - base) / (1024 * 1024)
-        if name == "ingest":
-            raw = result
-        elif name == "clean":
-            clean = result
-        del result
+        return result
+
+    tracemalloc.start()
+    # each stage reads the previous one's result; the built book is dropped at once, as the stages do
+    raw = traced("ingest", lambda: ingest_book(path))
+    clean = traced("clean", lambda: clean_raw_book(raw, recipe))
+    traced("build", lambda: build_book(raw, clean, counter, recipe))
     tracemalloc.stop()
     out["python_heap_peak_mb"] = heap
     return out
@@ -456,10 +455,11 @@ def report(results: dict[str, Any]) -> str:
     )
 
     books = results["books"]
-    add("\n## 1. Per-book stage timings (best of %d, wall seconds)\n" % results["repeat"])
+    add(f"\n## 1. Per-book stage timings (best of {results['repeat']:d}, wall seconds)\n")
     add(
         "Words and tokens are those of the narrative chapters (exact Qwen3 counts). `pandoc` is part of `ingest`; "
-        "`ingest` also reads the OPF metadata and hashes the file. `build` = exact token counting + blocks + scene merge.\n"
+        "`ingest` also reads the OPF metadata and hashes the file. `build` = exact token counting + blocks + scene "
+        "merge.\n"
     )
     rows = []
     for b in books:
@@ -501,8 +501,21 @@ def report(results: dict[str, Any]) -> str:
     )
     add(
         table(
-            ["book", "words", "tokens", "chapters", "blocks", "scenes", "ingest s", "(pandoc s)", "clean s",
-             "build s", "end-to-end s", "words/s", "tokens/s"],
+            [
+                "book",
+                "words",
+                "tokens",
+                "chapters",
+                "blocks",
+                "scenes",
+                "ingest s",
+                "(pandoc s)",
+                "clean s",
+                "build s",
+                "end-to-end s",
+                "words/s",
+                "tokens/s",
+            ],
             rows,
         )
     )
@@ -510,8 +523,13 @@ def report(results: dict[str, Any]) -> str:
     rows = []
     for b in books:
         w, t = b["words_per_s"], b["tokens_per_s"]
-        rows.append([b["book"]] + [f"{fmt_int(w[k])} \\| {fmt_int(t[k])}" if k in w else "—"
-                                   for k in ("ingest", "pandoc", "clean", "build", "end_to_end")])
+        rows.append(
+            [b["book"]]
+            + [
+                f"{fmt_int(w[k])} \\| {fmt_int(t[k])}" if k in w else "—"
+                for k in ("ingest", "pandoc", "clean", "build", "end_to_end")
+            ]
+        )
     add(table(["book", "ingest", "(pandoc)", "clean", "build", "end to end"], rows))
     shares = tot["stage_share_of_stages_sum"]
     add(
@@ -519,15 +537,36 @@ def report(results: dict[str, Any]) -> str:
         + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items())
         + f" (pandoc alone: {100 * tot['pandoc_share_of_stages_sum']:.1f}%)."
     )
-    add("\nInside `build` (one extra run through a timing wrapper around the token counter, not part of the best-of figures):\n")
+    add(
+        "\nInside `build` (one extra run through a timing wrapper around the token counter, not part of the best-of "
+        "figures):\n"
+    )
     rows = []
     for b in books + [results["synthetic"]]:
         bt = b["build_tokenizer"]
-        rows.append([b["book"], fmt_s(bt["build_seconds_instrumented_run"]), fmt_s(bt["tokenizer_seconds"]),
-                     f"{100 * bt['tokenizer_share']:.0f}%", fmt_int(bt["tokenizer_calls"]),
-                     f"{bt['times_text_encoded']:.1f}×"])
-    add(table(["book", "build s", "in tokenizer s", "tokenizer share", "count/count_batch calls",
-               "text encoded (chars encoded ÷ book text chars)"], rows))
+        rows.append(
+            [
+                b["book"],
+                fmt_s(bt["build_seconds_instrumented_run"]),
+                fmt_s(bt["tokenizer_seconds"]),
+                f"{100 * bt['tokenizer_share']:.0f}%",
+                fmt_int(bt["tokenizer_calls"]),
+                f"{bt['times_text_encoded']:.1f}×",
+            ]
+        )
+    add(
+        table(
+            [
+                "book",
+                "build s",
+                "in tokenizer s",
+                "tokenizer share",
+                "count/count_batch calls",
+                "text encoded (chars encoded ÷ book text chars)",
+            ],
+            rows,
+        )
+    )
 
     if any(b.get("memory") for b in books):
         add("\n## 2. Memory (one fresh process per book, not timed)\n")
@@ -539,16 +578,40 @@ def report(results: dict[str, Any]) -> str:
                 mem_rows.append([b["book"], "probe failed"] + [""] * 8)
                 continue
             how = mm["peak_rss_method"]
-            pk, h, cur, pd = mm["peak_rss_after_mb"], mm["python_heap_peak_mb"], mm["rss_current_after_book_mb"], mm["pandoc_child_peak_rss_mb"]
+            pk, h, cur, pd = (
+                mm["peak_rss_after_mb"],
+                mm["python_heap_peak_mb"],
+                mm["rss_current_after_book_mb"],
+                mm["pandoc_child_peak_rss_mb"],
+            )
             mem_rows.append(
-                [b["book"], f"{pk['imports']:.0f}", f"{pk['ingest']:.0f}", f"{pk['tokenizer_load']:.0f}",
-                 f"**{pk['clean_and_build']:.0f}**", f"{cur:.0f}" if cur is not None else "—",
-                 f"{pd:.0f}" if pd is not None else "—", f"{h['ingest']:.1f}", f"{h['clean']:.1f}", f"{h['build']:.1f}"]
+                [
+                    b["book"],
+                    f"{pk['imports']:.0f}",
+                    f"{pk['ingest']:.0f}",
+                    f"{pk['tokenizer_load']:.0f}",
+                    f"**{pk['clean_and_build']:.0f}**",
+                    f"{cur:.0f}" if cur is not None else "—",
+                    f"{pd:.0f}" if pd is not None else "—",
+                    f"{h['ingest']:.1f}",
+                    f"{h['clean']:.1f}",
+                    f"{h['build']:.1f}",
+                ]
             )
         add(
             table(
-                ["book", "peak RSS: imports", "+ ingest", "+ tokenizer load", "+ clean & build (process peak)",
-                 "RSS at end", "pandoc peak RSS", "heap peak ingest", "heap peak clean", "heap peak build"],
+                [
+                    "book",
+                    "peak RSS: imports",
+                    "+ ingest",
+                    "+ tokenizer load",
+                    "+ clean & build (process peak)",
+                    "RSS at end",
+                    "pandoc peak RSS",
+                    "heap peak ingest",
+                    "heap peak clean",
+                    "heap peak build",
+                ],
                 mem_rows,
             )
         )
@@ -561,32 +624,64 @@ def report(results: dict[str, Any]) -> str:
             "tokenizer was loaded. Heap peaks: `tracemalloc` peak during each stage in a second pass, Python "
             "allocations only (memory allocated by the Rust tokenizer and by pandoc is not traced)."
         )
-        add(f"\nThe benchmark's own process (all timings above, books held in memory) peaked at "
-            f"{results['parent_peak_rss_mb']:.0f} MiB (`getrusage(RUSAGE_SELF).ru_maxrss`).")
+        add(
+            f"\nThe benchmark's own process (all timings above, books held in memory) peaked at "
+            f"{results['parent_peak_rss_mb']:.0f} MiB (`getrusage(RUSAGE_SELF).ru_maxrss`)."
+        )
     else:
         add("\n## 2. Memory\n\nSkipped (`--no-memory`).")
 
     tg = results["target"]
-    add(f"\n## 3. Target: a {fmt_int(tg['target_words'])}-word book, EPUB to scene-ready blocks, in < {tg['target_seconds']:.0f} s\n")
+    add(
+        f"\n## 3. Target: a {fmt_int(tg['target_words'])}-word book, EPUB to scene-ready blocks, in < "
+        f"{tg['target_seconds']:.0f} s\n"
+    )
     rows = [
-        [b["book"], fmt_int(b["words_per_s"]["end_to_end"]),
-         f"{tg['extrapolated_seconds_per_book'][b['book']]:.2f}",
-         "yes" if tg["extrapolated_seconds_per_book"][b["book"]] < tg["target_seconds"] else "no"]
+        [
+            b["book"],
+            fmt_int(b["words_per_s"]["end_to_end"]),
+            f"{tg['extrapolated_seconds_per_book'][b['book']]:.2f}",
+            "yes" if tg["extrapolated_seconds_per_book"][b["book"]] < tg["target_seconds"] else "no",
+        ]
         for b in books
     ]
-    rows.append(["**all books pooled**", fmt_int(tot["words_per_s_end_to_end"]),
-                 f"{tg['extrapolated_seconds_pooled']:.2f}",
-                 "yes" if tg["extrapolated_seconds_pooled"] < tg["target_seconds"] else "no"])
-    add("**Extrapolation** (linear: target words ÷ measured end-to-end words/s; not a measurement of a 200k-word book):\n")
-    add(table(["rate from", "end-to-end words/s", f"extrapolated s for {fmt_int(tg['target_words'])} words", "under target"], rows))
+    rows.append(
+        [
+            "**all books pooled**",
+            fmt_int(tot["words_per_s_end_to_end"]),
+            f"{tg['extrapolated_seconds_pooled']:.2f}",
+            "yes" if tg["extrapolated_seconds_pooled"] < tg["target_seconds"] else "no",
+        ]
+    )
+    add(
+        "**Extrapolation** (linear: target words ÷ measured end-to-end words/s; not a measurement of a 200k-word "
+        "book):\n"
+    )
+    add(
+        table(
+            [
+                "rate from",
+                "end-to-end words/s",
+                f"extrapolated s for {fmt_int(tg['target_words'])} words",
+                "under target",
+            ],
+            rows,
+        )
+    )
 
     syn = results["synthetic"]
     ss = syn["seconds"]
     add(
         f"\n**Measured**: synthetic Markdown book of {fmt_int(syn['words'])} chapter words "
-        f"({syn['chapters']} chapters: the {syn['source']['distinct_source_chapters']} cleaned chapters of the books above"
-        + (f", then {syn['source']['repeated_chapters']} of them again to reach the size" if syn["source"]["repeated_chapters"] else "")
-        + f"; {fmt_int(syn['tokens'])} tokens, {syn['blocks']} blocks, {syn['scenes']} scenes), run through `prep_book` "
+        f"({syn['chapters']} chapters: the {syn['source']['distinct_source_chapters']} cleaned chapters of the books "
+        "above"
+        + (
+            f", then {syn['source']['repeated_chapters']} of them again to reach the size"
+            if syn["source"]["repeated_chapters"]
+            else ""
+        )
+        + f"; {fmt_int(syn['tokens'])} tokens, {syn['blocks']} blocks, {syn['scenes']} scenes), run through "
+        "`prep_book` "
         "(ingest takes the Markdown branch: no pandoc):\n"
     )
     add(
@@ -596,14 +691,27 @@ def report(results: dict[str, Any]) -> str:
                 ["ingest (Markdown branch)", fmt_s(ss["ingest"]), fmt_int(rate(syn["words"], ss["ingest"]))],
                 ["clean", fmt_s(ss["clean"]), fmt_int(rate(syn["words"], ss["clean"]))],
                 ["build", fmt_s(ss["build"]), fmt_int(rate(syn["words"], ss["build"]))],
-                ["**end to end, measured (`prep_book`, no pandoc)**", f"**{fmt_s(ss['end_to_end'])}**",
-                 fmt_int(rate(syn["words"], ss["end_to_end"]))],
-                ["EPUB ingest (pandoc + metadata) for the same words, extrapolated from the books' ingest rate",
-                 fmt_s(syn["epub_ingest_extrapolated_s"]), fmt_int(tot["words_per_s_ingest"])],
-                ["of which pandoc, extrapolated from the books' pandoc rate",
-                 fmt_s(syn["pandoc_extrapolated_s"]), fmt_int(tot["words_per_s_pandoc"])],
-                ["**EPUB to scene-ready blocks, estimate** (measured end to end − Markdown ingest + extrapolated EPUB ingest)",
-                 f"**{fmt_s(syn['epub_estimate_s'])}**", fmt_int(rate(syn["words"], syn["epub_estimate_s"]))],
+                [
+                    "**end to end, measured (`prep_book`, no pandoc)**",
+                    f"**{fmt_s(ss['end_to_end'])}**",
+                    fmt_int(rate(syn["words"], ss["end_to_end"])),
+                ],
+                [
+                    "EPUB ingest (pandoc + metadata) for the same words, extrapolated from the books' ingest rate",
+                    fmt_s(syn["epub_ingest_extrapolated_s"]),
+                    fmt_int(tot["words_per_s_ingest"]),
+                ],
+                [
+                    "of which pandoc, extrapolated from the books' pandoc rate",
+                    fmt_s(syn["pandoc_extrapolated_s"]),
+                    fmt_int(tot["words_per_s_pandoc"]),
+                ],
+                [
+                    "**EPUB to scene-ready blocks, estimate** (measured end to end − Markdown ingest + extrapolated "
+                    "EPUB ingest)",
+                    f"**{fmt_s(syn['epub_estimate_s'])}**",
+                    fmt_int(rate(syn["words"], syn["epub_estimate_s"])),
+                ],
             ],
             "lrr",
         )
@@ -613,16 +721,19 @@ def report(results: dict[str, Any]) -> str:
         h = mm["python_heap_peak_mb"]
         add(
             f"\nSynthetic book memory (fresh process): peak RSS {mm['peak_rss_after_mb']['tokenizer_load']:.0f} MiB "
-            f"after imports, Markdown ingest and tokenizer load, {mm['rss_peak_mb']:.0f} MiB after clean and build; Python-heap peaks ingest {h['ingest']:.1f} / clean {h['clean']:.1f} / "
+            f"after imports, Markdown ingest and tokenizer load, {mm['rss_peak_mb']:.0f} MiB after clean and build; "
+            f"Python-heap peaks ingest {h['ingest']:.1f} / clean {h['clean']:.1f} / "
             f"build {h['build']:.1f} MiB."
         )
     cpus = results["machine"]["cpus_usable"] or results["machine"]["cpu_count"]
     if syn["words"] >= 0.95 * tg["target_words"]:
         verdict = "meets" if syn["epub_estimate_s"] < tg["target_seconds"] else "misses"
         add(
-            f"\nVerdict on this machine ({cpus} usable CPUs): the EPUB estimate {verdict} the {tg['target_seconds']:.0f} s "
+            f"\nVerdict on this machine ({cpus} usable CPUs): the EPUB estimate {verdict} the "
+            f"{tg['target_seconds']:.0f} s "
             f"target ({syn['epub_estimate_s']:.2f} s = measured Markdown pipeline {ss['end_to_end']:.2f} s "
-            f"− Markdown ingest {ss['ingest']:.3f} s + extrapolated EPUB ingest {syn['epub_ingest_extrapolated_s']:.2f} s)."
+            f"− Markdown ingest {ss['ingest']:.3f} s + extrapolated EPUB ingest "
+            f"{syn['epub_ingest_extrapolated_s']:.2f} s)."
         )
     else:
         add(
@@ -657,8 +768,18 @@ def report(results: dict[str, Any]) -> str:
             )
         add(
             table(
-                ["book", "paragraphs", "tokens (Rust batch)", "tokens (transformers loop)", "identical",
-                 "Rust batch s", "transformers loop s", "Rust tokens/s", "transformers tokens/s", "speed-up"],
+                [
+                    "book",
+                    "paragraphs",
+                    "tokens (Rust batch)",
+                    "tokens (transformers loop)",
+                    "identical",
+                    "Rust batch s",
+                    "transformers loop s",
+                    "Rust tokens/s",
+                    "transformers tokens/s",
+                    "speed-up",
+                ],
                 rows,
             )
         )
@@ -676,12 +797,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description="Throughput benchmark of novelcraft's deterministic prep pipeline (Markdown report on stdout).",
     )
-    ap.add_argument("--books", nargs="+", default=DEFAULT_BOOKS, metavar="BOOK",
-                    help="books, folders or glob patterns (default: data/books/*.epub)")
-    ap.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per figure; the best is reported (default 3)")
+    ap.add_argument(
+        "--books",
+        nargs="+",
+        default=DEFAULT_BOOKS,
+        metavar="BOOK",
+        help="books, folders or glob patterns (default: data/books/*.epub)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, metavar="N", help="runs per figure; the best is reported (default 3)"
+    )
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write every number to this JSON file")
-    ap.add_argument("--synthetic-words", type=int, default=TARGET_WORDS, metavar="W",
-                    help=f"size of the synthetic Markdown book (default {TARGET_WORDS})")
+    ap.add_argument(
+        "--synthetic-words",
+        type=int,
+        default=TARGET_WORDS,
+        metavar="W",
+        help=f"size of the synthetic Markdown book (default {TARGET_WORDS})",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory probes")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     ap.add_argument("--memory-probe", type=Path, help=argparse.SUPPRESS)  # internal: one book, JSON on stdout
@@ -702,8 +835,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
 
-    from novelcraft.prep.run import resolve_book_paths
     from novelcraft.prep.recipe import PrepRecipe
+    from novelcraft.prep.run import resolve_book_paths
     from novelcraft.tokens import load_token_counter
 
     paths = resolve_book_paths(args.books)
@@ -723,8 +856,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cleans.append((path.name, clean))
 
     books = results["books"]
-    sum_s = {k: sum((b["seconds"][k] or 0.0) for b in books)
-             for k in ("ingest", "pandoc", "clean", "build", "stages_sum", "end_to_end")}
+    sum_s = {
+        k: sum((b["seconds"][k] or 0.0) for b in books)
+        for k in ("ingest", "pandoc", "clean", "build", "stages_sum", "end_to_end")
+    }
     words = sum(b["words"] for b in books)
     tokens = sum(b["tokens"] for b in books)
     epub_books = [b for b in books if b["seconds"]["pandoc"] is not None]
@@ -765,11 +900,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         syn, _ = time_book(syn_path, recipe, counter, args.repeat)
         syn["source"] = source
         if syn["chapters"] != source["chapters_written"]:
-            log.warning("synthetic book: wrote %d chapters, the pipeline found %d", source["chapters_written"], syn["chapters"])
+            log.warning(
+                "synthetic book: wrote %d chapters, the pipeline found %d", source["chapters_written"], syn["chapters"]
+            )
         s_words = syn["words"]
         syn["epub_ingest_extrapolated_s"] = rate(s_words, totals["words_per_s_ingest"])
         syn["pandoc_extrapolated_s"] = rate(s_words, totals["words_per_s_pandoc"])
-        syn["epub_estimate_s"] = syn["seconds"]["end_to_end"] - syn["seconds"]["ingest"] + syn["epub_ingest_extrapolated_s"]
+        syn["epub_estimate_s"] = (
+            syn["seconds"]["end_to_end"] - syn["seconds"]["ingest"] + syn["epub_ingest_extrapolated_s"]
+        )
         if not args.no_memory:
             syn["memory"] = run_memory_probe(syn_path)
     results["synthetic"] = syn

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._lazy import lazy_exports
 
+#: the package version (the same as pyproject.toml's).
 __version__ = "0.1.0"
 
 _EXPORTS = {

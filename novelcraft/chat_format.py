@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeGuard, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -45,11 +45,34 @@ DEFAULT_CHAT_TEMPLATE: ChatTemplateName = "qwen3_instruct_2507"
 INSTRUCT_2507_TEMPLATE_FILE = "qwen3_instruct_2507.jinja"
 
 
+def is_chat_template_name(value: object) -> TypeGuard[ChatTemplateName]:
+    """Whether ``value`` is one of the :data:`ChatTemplateName` settings."""
+    return isinstance(value, str) and value in get_args(ChatTemplateName)
+
+
 class ChatMessage(Record):
     """One chat turn of a record or a prompt."""
 
     role: Literal["system", "user", "assistant"]
     content: str = Field(..., min_length=1)
+
+
+class RoleAndContent(Protocol):
+    """Any object with a ``role`` and a ``content`` (a :class:`ChatMessage`, another record's turn)."""
+
+    @property
+    def role(self) -> str:
+        """``system``, ``user`` or ``assistant``."""
+        ...
+
+    @property
+    def content(self) -> str:
+        """The turn's text."""
+        ...
+
+
+#: what the renderers take for one turn: a record with ``role`` and ``content``, or a mapping of both.
+MessageLike = RoleAndContent | Mapping[str, str]
 
 
 # --------------------------------------------------------------------------- progress
@@ -213,13 +236,13 @@ def instruct_2507_template() -> str:
     return instruct_2507_template_file().read_text(encoding="utf-8")
 
 
-def _as_dicts(messages: Iterable[BaseModel | Mapping[str, str]]) -> list[dict[str, str]]:
+def _as_dicts(messages: Iterable[MessageLike]) -> list[dict[str, str]]:
     out = []
     for m in messages:
-        if isinstance(m, BaseModel):
-            out.append({"role": m.role, "content": m.content})
-        else:
+        if isinstance(m, Mapping):
             out.append({"role": m["role"], "content": m["content"]})
+        else:
+            out.append({"role": m.role, "content": m.content})
     return out
 
 
@@ -254,7 +277,7 @@ def _compiled(template: str) -> Any:
 
 def render_jinja_chat(
     template: str,
-    messages: Iterable[BaseModel | Mapping[str, str]],
+    messages: Iterable[MessageLike],
     *,
     add_generation_prompt: bool = False,
     **extra: Any,
@@ -276,11 +299,12 @@ class ChatTemplate(BaseModel):
 
     @property
     def label(self) -> str:
+        """How the data card and stats name the template."""
         if self.name == "qwen3_instruct_2507":
             return "chatml (Qwen3-30B-A3B-Instruct-2507, no think blocks)"
         return f"tokenizer_default ({self.source})"
 
-    def render(self, messages: Iterable[BaseModel | Mapping[str, str]], *, add_generation_prompt: bool = False) -> str:
+    def render(self, messages: Iterable[MessageLike], *, add_generation_prompt: bool = False) -> str:
         """The conversation as the model reads it."""
         if self.name == "qwen3_instruct_2507":
             return _chatml(_as_dicts(messages), add_generation_prompt)
@@ -322,7 +346,7 @@ def load_chat_template(name: ChatTemplateName = DEFAULT_CHAT_TEMPLATE, tokenizer
 
 
 def render_chat(
-    messages: Iterable[BaseModel | Mapping[str, str]],
+    messages: Iterable[MessageLike],
     *,
     add_generation_prompt: bool = False,
     template: ChatTemplate | None = None,
@@ -331,7 +355,7 @@ def render_chat(
     return (template or ChatTemplate()).render(messages, add_generation_prompt=add_generation_prompt)
 
 
-def render_chatml(messages: Iterable[BaseModel | Mapping[str, str]], *, add_generation_prompt: bool = False) -> str:
+def render_chatml(messages: Iterable[MessageLike], *, add_generation_prompt: bool = False) -> str:
     """``render_chat`` with the Qwen3-30B-A3B-Instruct-2507 template: ``<|im_start|>{role}\\n{content}<|im_end|>\\n``
     per message (no think blocks); with ``add_generation_prompt`` the assistant header is appended."""
     return _chatml(_as_dicts(messages), add_generation_prompt)

@@ -32,6 +32,7 @@ def registry() -> list[Command]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``novelcraft`` argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog="novelcraft", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"novelcraft {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

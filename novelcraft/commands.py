@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclasses.dataclass(frozen=True)
 class Command:
+    """A subcommand: its name, help, argument declaration and handler (``"module:function"``)."""
+
     name: str
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
@@ -26,6 +28,7 @@ class Command:
     description: str | None = None
 
     def run(self, args: argparse.Namespace) -> int:
+        """Import the handler and call it with the parsed arguments; returns the exit status."""
         module, _, name = self.handler.partition(":")
         return int(getattr(importlib.import_module(module), name)(args))
 

@@ -19,9 +19,20 @@ class NovelcraftError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
+        """The one-line message ``PATH: STEP: CAUSE`` (the parts that are set)."""
         parts = [p for p in (self.path, self.step) if p]
         parts.append(self.cause)
         return ": ".join(parts)
+
+
+#: how this checkout installs novelcraft and its extras (a virtualenv in ``.venv``).
+SETUP_SCRIPT = "bash scripts/setup.sh"
+
+
+def setup_hint(extras: str) -> str:
+    """The set-up command that installs ``extras`` (see pyproject's optional dependencies), for error messages:
+    ``setup_hint("dev,bench")`` -> ``bash scripts/setup.sh dev,bench``."""
+    return f"{SETUP_SCRIPT} {extras}"
 
 
 class RecipeError(NovelcraftError):

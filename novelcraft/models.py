@@ -6,7 +6,7 @@ Every stage is a function over these models. Their JSON Schemas are generated in
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,8 +18,11 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-def _bounded(max_words: int, max_chars: int, description: str) -> object:
-    """A string field with a hard character bound (for schema-constrained decoding) and a word budget."""
+def _bounded(max_words: int, max_chars: int, description: str) -> Any:
+    """A string field with a hard character bound (for schema-constrained decoding) and a word budget.
+
+    ``Any`` as :func:`pydantic.Field` itself returns: the value is assigned to ``str`` fields.
+    """
     return Field(
         ...,
         min_length=1,
@@ -42,11 +45,11 @@ class _WordBudgeted(Record):
         # compressed (or kept and flagged) instead of being thrown away.
         if not _budgets_on(info):
             return self
-        for name, info in type(self).model_fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             limit = extra.get("x-max-words")
             value = getattr(self, name)
-            if limit is None:
+            if not isinstance(limit, int):  # no budget on this field (``_bounded`` sets ints only)
                 continue
             words = sum(_word_count(v) for v in value) if isinstance(value, list) else _word_count(value)
             if words > limit:
@@ -127,6 +130,8 @@ class Scene(Record):
 
 
 class BookMeta(Record):
+    """What a Book JSON says of its book: id, title, author, sizes and the rendered world context."""
+
     book_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_]*$")
     title: str = Field(..., min_length=1)
     author: str = Field(..., min_length=1)
@@ -163,6 +168,7 @@ class WorldContext(_WordBudgeted):
     narrative_engine: str = _bounded(50, 400, "central conflict, stakes, thematic core")
 
     def render(self) -> str:
+        """The world context as prompts show it (``# Novel World Context`` and one line per field)."""
         return "\n".join(
             [
                 "# Novel World Context",
@@ -244,6 +250,7 @@ class Instruction(Record):
         return self
 
     def render(self) -> str:
+        """The instruction as prompts show it (``# Scene Instruction`` and one line per field)."""
         return "\n".join(
             [
                 "# Scene Instruction",
@@ -329,4 +336,5 @@ class Novel(Record):
 
     @property
     def word_count(self) -> int:
+        """Words of all scenes."""
         return sum(len(s.text.split()) for s in self.scenes)

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import NovelcraftError
+from .errors import NovelcraftError, setup_hint
 
-INSTALL_HINT = "pandoc is missing: install pypandoc-binary (bash scripts/setup.sh, or pip install pypandoc-binary)"
+INSTALL_HINT = f"pandoc is missing: it comes with pypandoc-binary, a dependency of novelcraft: {setup_hint('dev')}"
 
 
 def pandoc_path() -> str:

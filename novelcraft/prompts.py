@@ -28,6 +28,8 @@ _REQUIRED = ("version", "schema", "system", "user", "retry", "compress")
 
 @dataclasses.dataclass(frozen=True)
 class PromptTemplate:
+    """A packaged (or overriding) prompt: its parts, the schema of its answer, its source and content digest."""
+
     name: str
     version: int
     schema: type[BaseModel]

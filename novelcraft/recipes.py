@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -19,7 +19,7 @@ from .errors import RecipeError
 from .io import atomic_write_text
 from .strict import Strict
 
-RECIPE_VERSION = 1
+RECIPE_VERSION: Final = 1
 #: run names become folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -35,8 +35,14 @@ class Recipe(Strict):
     kind: str
     name: str = Field(..., pattern=NAME_PATTERN, description="the run's name (its folder under output_dir)")
 
+    if TYPE_CHECKING:
+        # Declared for the checker only: every kind defines ``output_dir`` with its own default, and a
+        # field here would move it before the kind's fields in the resolved recipe.
+        output_dir: str
+
     @property
     def run_dir(self) -> Path:
+        """``OUTPUT_DIR/NAME``: the folder of this run."""
         return Path(self.output_dir) / self.name
 
 
@@ -72,14 +78,18 @@ class RecordBudget(Strict):
 
     @property
     def context_tokens(self) -> int:
+        """Tokens reserved for everything but the scene."""
         return self.system + self.world_context + self.running_summary + self.instruction + self.buffer
 
     @property
     def scene_room(self) -> int:
+        """Tokens left for the scene in one record."""
         return self.max_tokens - self.context_tokens
 
 
 class SceneBudget(Strict):
+    """Token sizes of a merged scene: the target range and the hard maximum."""
+
     target_min: int = Field(2000, ge=1)
     target_max: int = Field(3000, ge=1)
     hard_max: int = Field(3000, ge=1)
@@ -94,6 +104,8 @@ class SceneBudget(Strict):
 
 
 class AtomicSceneBudget(Strict):
+    """Token sizes of an atomic scene (the LLM's cut): bounds and the preferred range."""
+
     min_tokens: int = Field(400, ge=1)
     max_tokens: int = Field(1000, ge=1)
     goldilocks_min: int = Field(600, ge=1)
@@ -110,6 +122,8 @@ class AtomicSceneBudget(Strict):
 
 
 class BlockBudget(Strict):
+    """Token sizes of a block: small paragraphs are merged, long ones split."""
+
     min_tokens: int = Field(75, ge=1, description="smaller paragraphs are merged forward")
     max_tokens: int = Field(1000, ge=2, description="longer paragraphs are split at sentence boundaries")
 
@@ -121,6 +135,8 @@ class BlockBudget(Strict):
 
 
 class Budgets(Strict):
+    """Every token budget, checked to fit one training record together."""
+
     record: RecordBudget = RecordBudget()
     scene: SceneBudget = SceneBudget()
     atomic: AtomicSceneBudget = AtomicSceneBudget()
@@ -271,4 +287,5 @@ def dump_recipe(recipe: BaseModel) -> str:
 
 
 def write_resolved_recipe(recipe: BaseModel, run_dir: str | Path) -> Path:
+    """Write ``recipe.resolved.yaml`` (the recipe with every default) into ``run_dir``."""
     return atomic_write_text(Path(run_dir) / "recipe.resolved.yaml", dump_recipe(recipe))

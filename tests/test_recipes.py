@@ -15,10 +15,20 @@ def test_default_recipe_encodes_design_token_math():
     r = load_recipe(DEFAULT)
     assert isinstance(r, PrepRecipe)
     b = r.budgets
-    assert (b.record.max_tokens, b.record.system, b.record.world_context, b.record.running_summary) == (4096, 150, 400, 400)
+    assert (b.record.max_tokens, b.record.system, b.record.world_context, b.record.running_summary) == (
+        4096,
+        150,
+        400,
+        400,
+    )
     assert (b.record.instruction, b.record.buffer) == (50, 50)
     assert (b.scene.target_min, b.scene.target_max, b.scene.hard_max) == (2000, 3000, 3000)
-    assert (b.atomic.min_tokens, b.atomic.max_tokens, b.atomic.goldilocks_min, b.atomic.goldilocks_max) == (400, 1000, 600, 800)
+    assert (b.atomic.min_tokens, b.atomic.max_tokens, b.atomic.goldilocks_min, b.atomic.goldilocks_max) == (
+        400,
+        1000,
+        600,
+        800,
+    )
     assert b.block.min_tokens == 75
     assert r.tokenizer.name == "Qwen/Qwen3-30B-A3B-Instruct-2507"
     assert r.version == 1 and r.kind == "prep"
@@ -30,7 +40,10 @@ def test_every_shipped_recipe_loads():
 
 
 def test_overrides_are_typed_and_nested():
-    r = load_recipe(DEFAULT, ["budgets.scene.target_max=2800", "budgets.scene.hard_max=2800", "name=other", "clean.keep_footnotes=false"])
+    r = load_recipe(
+        DEFAULT,
+        ["budgets.scene.target_max=2800", "budgets.scene.hard_max=2800", "name=other", "clean.keep_footnotes=false"],
+    )
     assert r.budgets.scene.hard_max == 2800 and r.name == "other" and r.clean.keep_footnotes is False
     assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
     assert apply_overrides({"a": {"b": 1}}, ["a.c=x"]) == {"a": {"b": 1, "c": "x"}}

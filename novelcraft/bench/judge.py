@@ -27,6 +27,8 @@ RUBRIC_CRITERIA = ("goal_adherence", "continuity", "prose", "dialogue", "charact
 
 
 class CriterionScore(Record):
+    """The judge's grade of one rubric criterion: 1-10 and a one-line reason."""
+
     score: int = Field(..., ge=1, le=10)
     reason: str = Field(..., min_length=1, max_length=240)
 
@@ -90,6 +92,8 @@ def rubric_messages(
 
 
 class JudgeResult(Record):
+    """The judge's rubric scores of one scene and their mean."""
+
     scene_index: int
     scores: RubricScores
     overall: float

@@ -35,8 +35,9 @@ def summary_budgets() -> dict[str, int]:
     out: dict[str, int] = {}
     for name, info in RunningSummary.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if "x-max-words" in extra:
-            out[name] = int(extra["x-max-words"])  # type: ignore[arg-type]
+        limit = extra.get("x-max-words")
+        if isinstance(limit, int):  # ``_bounded`` fields; the others have no budget
+            out[name] = limit
     return out
 
 

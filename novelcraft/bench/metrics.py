@@ -23,6 +23,7 @@ def words(text: str) -> list[str]:
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    """The ``n``-grams of ``tokens``, in order (none when there are fewer than ``n`` tokens)."""
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
@@ -107,6 +108,7 @@ class SlopList:
 
     @classmethod
     def from_lines(cls, lines: Iterable[str], source: str = "<inline>") -> SlopList:
+        """Parse a phrase list: one phrase per line, ``#`` comments, ``*`` for any one word."""
         out: list[tuple[str, ...]] = []
         for line in lines:
             line = line.split("#", 1)[0].strip()
@@ -453,5 +455,6 @@ def progress_bins(weights: Sequence[float], values: Sequence[float | None], bins
 
 
 def mean(values: Iterable[float | None]) -> float | None:
+    """Mean of the values that are not None (None when there are none)."""
     vals = [v for v in values if v is not None]
     return sum(vals) / len(vals) if vals else None

@@ -17,11 +17,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ..errors import NovelcraftError
 from ..models import Book, Novel, NovelScene, NovelSource
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..tokens import TokenCounter
 
 # --------------------------------------------------------------------------- Book JSON
 
@@ -158,7 +162,7 @@ def parse_markdown_novel(
 # --------------------------------------------------------------------------- files
 
 
-def load_novel(path: str | Path, *, source: NovelSource | None = None, counter: object | None = None) -> Novel:
+def load_novel(path: str | Path, *, source: NovelSource | None = None, counter: TokenCounter | None = None) -> Novel:
     """Read a novel from Markdown, Book JSON, Novel JSON or an EPUB (prepared with the default prep recipe).
 
     ``source`` defaults to ``human`` for Book JSON and EPUB, ``generated`` for Markdown; a Novel JSON

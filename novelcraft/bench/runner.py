@@ -6,9 +6,11 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_json
+from ..models import NovelSource
 from ..recipes import write_resolved_recipe
 from ..runs import ItemStats, RunStats, files_with_suffix, resolve_inputs
 from .baseline import HumanBaseline, build_human_baseline, load_human_baseline
@@ -19,6 +21,9 @@ from .recipe import BenchRecipe
 from .report import BenchReport, new_report, write_report
 from .score import NovelScores, reference_index_for, score_novel
 from .speed import run_speed_benchmarks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,10 @@ class _LazyCounter:
     """The Qwen3 token counter, loaded only when an EPUB has to be prepared."""
 
     def __init__(self) -> None:
-        self._c: object | None = None
+        self._c: TokenCounter | None = None
 
-    def get(self) -> object:
+    def get(self) -> TokenCounter:
+        """The counter, loaded on the first call."""
         if self._c is None:
             from ..tokens import load_token_counter
 
@@ -44,8 +50,15 @@ class _LazyCounter:
         return self._c
 
 
-def _load_all(paths: Sequence[Path], counter: _LazyCounter, source: str | None = None) -> list[Novel]:
-    return [load_novel(p, source=source, counter=counter.get() if p.suffix.lower() == ".epub" else None) for p in paths]  # type: ignore[arg-type]
+def _load_all(paths: Sequence[Path], counter: _LazyCounter, source: NovelSource | None = None) -> list[Novel]:
+    return [load_novel(p, source=source, counter=counter.get() if p.suffix.lower() == ".epub" else None) for p in paths]
+
+
+@runtime_checkable
+class _Windowed(Protocol):
+    """An embedder that cuts long texts into windows (MiniLM): the recipe sets how many count."""
+
+    max_windows: int
 
 
 def make_embedder(recipe: BenchRecipe) -> Embedder | None:
@@ -53,8 +66,8 @@ def make_embedder(recipe: BenchRecipe) -> Embedder | None:
     if recipe.embedding.model == "none":
         return None
     emb = load_embedder(recipe.embedding.model)
-    if hasattr(emb, "max_windows"):
-        emb.max_windows = recipe.embedding.max_windows  # type: ignore[attr-defined]
+    if isinstance(emb, _Windowed):
+        emb.max_windows = recipe.embedding.max_windows
     return emb
 
 

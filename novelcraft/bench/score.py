@@ -29,6 +29,8 @@ Better = Literal["higher", "lower", "neutral"]
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """One metric of the report: its key, label, which direction is better, whether it has a curve, and format."""
+
     key: str
     label: str
     better: Better
@@ -37,6 +39,7 @@ class MetricSpec:
     fmt: str = "{:.3f}"
 
 
+#: every metric of a report, in the order of its tables.
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("scenes", "scenes", "neutral", False, "number of narrative scenes", "{:.0f}"),
     MetricSpec("words", "words", "neutral", False, "words in all scenes", "{:.0f}"),
@@ -217,6 +220,8 @@ CURVE_SOURCES = {
 
 
 class SceneScores(Record):
+    """The judge-free metrics of one scene."""
+
     index: int
     words: int
     target_words: int | None = None
@@ -244,6 +249,8 @@ class SceneScores(Record):
 
 
 class NameInfo(Record):
+    """A character name: how often it is mentioned and in which scenes first and last."""
+
     name: str
     mentions: int
     first_scene: int
@@ -251,6 +258,8 @@ class NameInfo(Record):
 
 
 class EntityReport(Record):
+    """The main names of a novel, the names that vanish and pairs of names that look like one drifting."""
+
     main: list[NameInfo] = Field(default_factory=list, description="most mentioned main names (top 25)")
     dropped: list[str] = Field(default_factory=list)
     drift_pairs: list[tuple[str, str]] = Field(default_factory=list)

@@ -28,6 +28,8 @@ SpeedStatus = Literal["ok", "failed", "timeout", "not available"]
 
 
 class SpeedResult(Record):
+    """One speed benchmark's run: status, time, command, its JSON figures and its Markdown report."""
+
     name: str
     status: SpeedStatus
     seconds: float | None = None

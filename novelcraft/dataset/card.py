@@ -110,8 +110,8 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
 
     lines += ["## Split", ""]
     sp = s.split
-    how = f"by {sp.effective_by}" + (f" (asked: by {sp.by})" if sp.by != sp.effective_by else "")
-    lines.append(f"{how}, validation fraction {sp.validation_fraction:g}, seed {sp.seed}.")
+    how = sp.describe()
+    lines.append(f"{how[0].upper()}{how[1:]}, seed {sp.seed}.")
     if sp.validation_books:
         lines.append(f"Validation books: {', '.join(f'`{b}`' for b in sp.validation_books)}.")
     if sp.effective_by == "scene" and sp.validation_fraction > 0:

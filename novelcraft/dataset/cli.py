@@ -8,6 +8,7 @@ from ..commands import Command, recipe_arguments, report
 
 
 def compile_command(args: argparse.Namespace) -> int:
+    """``novelcraft compile``: load the recipe, compile, print the stats summary."""
     from ..recipes import load_recipe
     from .run import run_compile, run_stats
 

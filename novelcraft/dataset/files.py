@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import NovelcraftError
-from ..io import atomic_write_jsonl, atomic_write_text
+from ..errors import NovelcraftError, setup_hint
+from ..io import atomic_write_jsonl, atomic_write_text, create_temp_dir
 from ..models import Book, RecordMeta, TrainingRecord
 from ..runs import read_stats, resolve_inputs
 from .card import DATA_CARD, HF_DIR, render_data_card
@@ -81,7 +80,8 @@ def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
         import datasets
     except ImportError:
         raise NovelcraftError(
-            "export format 'hf' needs the 'datasets' package (pip install datasets), or remove hf from export.formats",
+            f"export format 'hf' needs the 'datasets' package ({setup_hint('dev,hf')}), "
+            "or remove hf from export.formats",
             step="export",
         ) from None
     path = Path(path)
@@ -105,7 +105,7 @@ def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
         splits[split] = datasets.Dataset.from_list(rows, features=features)
     dd = datasets.DatasetDict(splits)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = create_temp_dir(path.parent, prefix=f".{path.name}.")
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # our own progress reporting is the caller's; keep stderr clean
     try:
@@ -182,6 +182,7 @@ def load_compiled(run_dir: str | Path) -> CompileResult:
 
 
 def expected_files(recipe: CompileRecipe, stats: CompileStats) -> list[str]:
+    """The files of a finished data set (relative to its folder), for the manifest."""
     files = []
     for split in SPLITS:
         if stats.records[split]:

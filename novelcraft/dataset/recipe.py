@@ -29,9 +29,18 @@ class SplitConfig(Strict):
     when_one_book: Literal["scene", "error"] = "scene"
 
 
+ExportFormat = Literal["jsonl", "hf"]
+
+
+def _default_formats() -> list[ExportFormat]:
+    return ["jsonl"]
+
+
 class ExportConfig(Strict):
-    formats: list[Literal["jsonl", "hf"]] = Field(
-        default_factory=lambda: ["jsonl"],
+    """Which data-set formats are written, and whether the data card is."""
+
+    formats: list[ExportFormat] = Field(
+        default_factory=_default_formats,
         min_length=1,
         description="jsonl: train.jsonl/validation.jsonl; hf: a datasets.DatasetDict saved with save_to_disk "
         "(needs the 'datasets' package)",

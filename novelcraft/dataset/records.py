@@ -131,8 +131,8 @@ def compile_books(
     dropped: list[DroppedScene] = []
     ref_dropped = 0
     for book in books:
-        d, missing, r = _drafts_for_book(book, recipe, system_prompt)
-        drafts += d
+        book_drafts, missing, r = _drafts_for_book(book, recipe, system_prompt)
+        drafts += book_drafts
         dropped += missing
         ref_dropped += r
     if dropped and recipe.on_missing == "fail":
@@ -145,8 +145,8 @@ def compile_books(
             path=src,
             step="compile",
         )
-    for d in dropped:
-        log.warning("book %s: scene %s: dropped, %s", d.book_id, d.scene_id, d.detail)
+    for gone in dropped:
+        log.warning("book %s: scene %s: dropped, %s", gone.book_id, gone.scene_id, gone.detail)
 
     # one batch: system once, world context once per book, then per record its ChatML, scene,
     # summary section and instruction
@@ -186,8 +186,8 @@ def compile_books(
             path=sources[seen[first.book_id]] if sources else None,
             step="budget",
         )
-    for d in over_details:
-        log.warning("book %s: scene %s: dropped, %s", d.book_id, d.scene_id, d.detail)
+    for gone in over_details:
+        log.warning("book %s: scene %s: dropped, %s", gone.book_id, gone.scene_id, gone.detail)
     dropped += over_details
 
     keys = [f"{d.book.meta.book_id}/{d.scene.scene_id}" for d, _ in kept]

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Sequence
 
 from ..errors import NovelcraftError
 from .recipe import SplitConfig
-from .stats import SplitSummary
+from .stats import SplitSummary, round_half_up
 
 log = logging.getLogger(__name__)
-
-
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
 
 
 def split_records(
@@ -32,11 +27,24 @@ def split_records(
         raise ValueError("keys and book_ids differ in length")
     books = sorted(set(book_ids))
     summary = SplitSummary(
-        by=config.by, effective_by=config.by, validation_fraction=config.validation_fraction, seed=config.seed
+        by=config.by,
+        effective_by=config.by,
+        validation_fraction=config.validation_fraction,
+        seed=config.seed,
+        records=len(keys),
+        books=len(books),
     )
+    held = _held_out(keys, book_ids, books, config, summary)
+    summary.validation_records = sum(held)
+    return held, summary
+
+
+def _held_out(
+    keys: Sequence[str], book_ids: Sequence[str], books: list[str], config: SplitConfig, summary: SplitSummary
+) -> list[bool]:
     n = len(keys)
     if config.validation_fraction == 0 or n == 0:
-        return [False] * n, summary
+        return [False] * n
     by = config.by
     if by == "book" and len(books) < 2:
         if config.when_one_book == "error":
@@ -51,17 +59,17 @@ def split_records(
         log.warning("split: %s", summary.note)
     rng = random.Random(config.seed)
     if by == "book":
-        k = min(max(1, _round_half_up(config.validation_fraction * len(books))), len(books) - 1)
+        k = min(max(1, round_half_up(config.validation_fraction * len(books))), len(books) - 1)
         order = list(books)
         rng.shuffle(order)
         held = set(order[:k])
         summary.validation_books = sorted(held)
-        return [b in held for b in book_ids], summary
+        return [b in held for b in book_ids]
     if n < 2:
         summary.note = (summary.note + "; " if summary.note else "") + "a single record: nothing held out"
-        return [False] * n, summary
-    k = min(max(1, _round_half_up(config.validation_fraction * n)), n - 1)
+        return [False] * n
+    k = min(max(1, round_half_up(config.validation_fraction * n)), n - 1)
     # sort the keys first so the draw does not depend on the order books were listed in
     ranked = sorted(range(n), key=lambda i: keys[i])
     held_idx = set(rng.sample(ranked, k))
-    return [i in held_idx for i in range(n)], summary
+    return [i in held_idx for i in range(n)]

@@ -34,6 +34,7 @@ class TokenSummary(Record):
 
     @classmethod
     def of(cls, values: Sequence[int]) -> TokenSummary:
+        """The summary of ``values`` (all zeros with ``count=0`` when there are none)."""
         if not values:
             return cls(count=0)
         s = sorted(values)
@@ -50,11 +51,15 @@ class TokenSummary(Record):
 
 
 class CompiledRecord(BaseModel):
+    """One training record and its metadata sidecar line."""
+
     record: TrainingRecord
     meta: RecordMeta
 
 
 class DroppedScene(Record):
+    """A scene left out of the data set: why (missing fields, over budget) and the details."""
+
     book_id: str
     scene_id: int
     is_reference: bool
@@ -63,6 +68,8 @@ class DroppedScene(Record):
 
 
 class BookSummary(Record):
+    """Per book: its scenes and how many records went to train, validation or were dropped."""
+
     book_id: str
     title: str
     author: str
@@ -74,13 +81,56 @@ class BookSummary(Record):
     dropped: int = 0
 
 
+def round_half_up(x: float) -> int:
+    """``x`` rounded to the nearest integer, halves up (2.5 -> 3), the same on every platform."""
+    return int(math.floor(x + 0.5))
+
+
+def percent(part: int, whole: int) -> int:
+    """``100 * part / whole`` rounded half up, in integers (0 when ``whole`` is 0)."""
+    return (200 * part + whole) // (2 * whole) if whole else 0
+
+
 class SplitSummary(Record):
+    """How the records were split: what the recipe asked and what was held out."""
+
     by: Literal["book", "scene"]
     effective_by: Literal["book", "scene"]
     validation_fraction: float
     seed: int
     validation_books: list[str] = Field(default_factory=list)
     note: str | None = None
+    records: int | None = Field(None, description="records split (None in data sets compiled before it was kept)")
+    validation_records: int = Field(0, description="records held out for validation")
+    books: int = Field(0, description="books with records")
+
+    def describe(self) -> str:
+        """What was held out, e.g. ``by scene: 1 of 2 records (50%) held out for validation (asked: 0.1; ...)``.
+
+        The fraction is rounded to whole records (whole books for a book split), at least one is held out
+        when the fraction is above 0 and at least one stays in training, so the share held out can be far
+        from the fraction asked for on a small data set.
+        """
+        how = f"by {self.effective_by}" + (f" (asked: by {self.by})" if self.by != self.effective_by else "")
+        asked = f"{self.validation_fraction:g}"
+        if self.records is None:
+            return f"{how}, validation fraction {asked}"
+        if not self.validation_records:
+            return f"{how}: nothing held out for validation (asked: {asked})"
+        pct = percent(self.validation_records, self.records)
+        share = f"{self.validation_records} of {self.records} records ({pct}%)"
+        if self.effective_by == "book":
+            unit, held, units = "book", len(self.validation_books), self.books
+            share = f"{held} of {units} books, {share}"
+        else:
+            unit, held, units = "record", self.validation_records, self.records
+        wanted = round_half_up(self.validation_fraction * units)
+        rule = ""
+        if held > wanted:
+            rule = f"; at least one {unit} is held out when the fraction is above 0"
+        elif held < wanted:
+            rule = f"; at least one {unit} stays in training"
+        return f"{how}: {share} held out for validation (asked: {asked}{rule})"
 
 
 class CompileStats(Record):
@@ -114,6 +164,7 @@ class CompileResult(BaseModel):
     files: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
+        """The lines ``novelcraft compile`` prints: records, tokens, split, dropped scenes."""
         s = self.stats
         tok = s.tokens.get("record")
         lines = [
@@ -128,6 +179,8 @@ class CompileResult(BaseModel):
                 f"  tokens per record: min {tok.min}, median {tok.median:g}, p95 {tok.p95}, max {tok.max} "
                 f"(budget {s.max_tokens}){ratio}"
             )
+        if s.records["train"] or s.records["validation"]:
+            lines.append(f"  split: {s.split.describe()}")
         if s.dropped or s.reference_scenes_dropped:
             by_reason: dict[str, int] = {}
             for d in s.dropped:

@@ -9,6 +9,7 @@ from ..errors import NovelcraftError
 
 
 def generate(args: argparse.Namespace) -> int:
+    """``novelcraft generate``: load the recipe, check the resume and branch flags, generate, print stats."""
     from ..recipes import load_recipe
     from .run import generate_novels
 

@@ -63,9 +63,9 @@ def act_plan_schema(chapters_per_act: tuple[int, ...], base: type[ActPlan] = Act
     sketch = create_model(
         "ActSketch",
         __base__=ActSketch,
-        chapter_titles=(list[Title], Field(..., min_length=min(chapters_per_act), max_length=longest)),  # type: ignore[valid-type]
+        chapter_titles=(list[Title], Field(..., min_length=min(chapters_per_act), max_length=longest)),
     )
-    return create_model(base.__name__, __base__=base, acts=(list[sketch], Field(..., min_length=n, max_length=n)))  # type: ignore[valid-type]
+    return create_model(base.__name__, __base__=base, acts=(list[sketch], Field(..., min_length=n, max_length=n)))
 
 
 @functools.cache
@@ -80,6 +80,8 @@ def act_scenes_schema(n_scenes: int, base: type[ActScenes] = ActScenes) -> type[
 
 
 class OutlineAct(Record):
+    """One act of an outline: its number, title and summary."""
+
     index: int = Field(..., ge=1)
     title: str = Field(..., min_length=1)
     summary: str = ""
@@ -171,6 +173,7 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 
 def chapters_per_act(scenes_per_act: Sequence[int], scenes_per_chapter: int) -> list[int]:
+    """Chapters each act needs for its scenes, ``scenes_per_chapter`` to a chapter."""
     return [math.ceil(n / scenes_per_chapter) for n in scenes_per_act]
 
 
@@ -343,6 +346,7 @@ def act_scenes_task(
 
 
 def render_world_context(value: WorldContext | str) -> str:
+    """The world context as prompts show it (a model is rendered, text is kept)."""
     return value.render() if isinstance(value, WorldContext) else value
 
 

@@ -77,6 +77,8 @@ def novel_record(state: NovelState) -> dict[str, Any]:
 
 
 class TracePrompt(Record):
+    """The per-scene parts of the prompt an accepted scene answered."""
+
     running_summary: str = Field(
         ..., description="the running-summary section of the scene prompt, with its progress line"
     )
@@ -182,7 +184,9 @@ def write_epub(markdown: str, path: str | Path, *, title: str, author: str, lang
     The EPUB is reproducible: its identifier is a UUID of its content and no build time goes into it
     (``SOURCE_DATE_EPOCH``), so the same novel always gives the same bytes."""
     path = Path(path)
-    identifier = uuid.uuid5(uuid.NAMESPACE_URL, "novelcraft:" + sha256_text("\n".join([title, author, language, markdown])))
+    identifier = uuid.uuid5(
+        uuid.NAMESPACE_URL, "novelcraft:" + sha256_text("\n".join([title, author, language, markdown]))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".epub-") as tmp:
         src = Path(tmp) / "novel.md"

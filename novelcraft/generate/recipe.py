@@ -67,6 +67,8 @@ class SummarySettings(Strict):
 
 
 class OutputSettings(Strict):
+    """Which files a finished novel gets besides its state: Markdown and EPUB."""
+
     markdown: bool = True
     epub: bool = Field(True, description="novel.epub through pandoc (pypandoc-binary)")
 

@@ -41,6 +41,7 @@ class GenerateResult:
     stats: RunStats
 
     def summary(self) -> str:
+        """The lines ``novelcraft generate`` prints (the stats summary)."""
         return self.stats.summary()
 
 

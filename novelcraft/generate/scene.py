@@ -20,6 +20,7 @@ Problem = Literal["empty", "too_short", "cut_off", "repetition"]
 
 
 def word_count(text: str) -> int:
+    """Whitespace-separated words of ``text``."""
     return len(text.split())
 
 

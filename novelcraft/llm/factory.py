@@ -22,14 +22,17 @@ class LazyEngine:
 
     @property
     def loaded(self) -> bool:
+        """Whether the engine has been built."""
         return self._engine is not None
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Build the engine on the first call, then answer ``requests`` with it."""
         if self._engine is None:
             self._engine = make_engine(self.config)
         return self._engine.generate(requests)
 
     def close(self) -> None:
+        """Close the engine if it was built; a later ``generate`` builds it again."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -175,6 +175,7 @@ class VLLMServer:
 
     @property
     def root_url(self) -> str:
+        """``http://HOST:PORT`` (the health and model routes hang off it)."""
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> VLLMServer:
@@ -266,6 +267,7 @@ class VLLMServer:
         return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"
 
     def running(self) -> bool:
+        """Whether the server process is alive."""
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 20.0) -> None:

@@ -47,14 +47,17 @@ class Verdict:
 
     @classmethod
     def ok(cls) -> Verdict:
+        """The answer is accepted."""
         return cls("ok")
 
     @classmethod
     def retry(cls, message: str) -> Verdict:
+        """The answer is rejected; ``message`` is fed back to the model."""
         return cls("retry", message)
 
     @classmethod
     def compress(cls, message: str) -> Verdict:
+        """The answer is over budget; ``message`` asks the model for a shorter one."""
         return cls("compress", message)
 
 
@@ -132,10 +135,12 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the task has a value."""
         return self.value is not None
 
 
 def default_feedback(kind: str, message: str) -> str:
+    """The user turn asking for a corrected (``retry``) or shorter (``compress``) JSON answer."""
     if kind == "compress":
         return (
             f"Your answer is too long: {message}. Rewrite the same JSON object, keeping every field and the "
@@ -164,7 +169,7 @@ def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, 
     raw = _extract_json(text.strip())
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         snippet = text.strip()[:80].replace("\n", " ")
         return None, Verdict.retry(f"the answer is not valid JSON ({exc.msg} at char {exc.pos}; it began {snippet!r})")
     try:
@@ -186,6 +191,8 @@ def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, 
 
 def task_digest(task: Task, engine_identity: str, salt: str = "") -> str:
     """Content hash of everything that determines an answer: prompt, schema, limits, engine, salt."""
+    if task.schema is None:
+        raise ValueError(f"task {task.key}: only structured tasks have a digest (free-text values are not stored)")
     payload = {
         "messages": task.messages,
         "schema": task.schema.__name__,
@@ -220,6 +227,7 @@ class DebugLog:
         self.path = Path(path) if path else None
 
     def write(self, request: LLMRequest, response: LLMResponse) -> None:
+        """Append one prompt and its answer (no-op when the log is off)."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,7 +290,7 @@ def run_tasks(
     structured tasks are stored (free-text values are the caller's to checkpoint).
     """
     stats = stats if stats is not None else StageStats()
-    identity = engine_identity or getattr(engine, "name", type(engine).__name__)
+    identity = engine_identity or str(getattr(engine, "name", type(engine).__name__))
     debug = debug or DebugLog(None)
     t0 = time.perf_counter()
     states: list[_State] = []
@@ -377,7 +385,8 @@ def run_tasks(
                 backoff = min(max_backoff_s, backoff * 2 if backoff else 0)
     finally:
         stats.seconds += time.perf_counter() - t0
-    return [st.done for st in states]  # type: ignore[misc]
+    # every state is done here: the loop ends only when none is pending
+    return [st.done for st in states if st.done is not None]
 
 
 def _parse(task: Task, resp: LLMResponse) -> tuple[Any, Verdict]:

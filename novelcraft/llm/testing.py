@@ -25,6 +25,7 @@ class ScriptedEngine:
         self.batches: list[int] = []
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer each request with the responder, recording the requests and the batch size."""
         self.batches.append(len(requests))
         out = []
         for req in requests:
@@ -48,6 +49,7 @@ class ScriptedEngine:
         return out
 
     def close(self) -> None:
+        """Nothing to free."""
         pass
 
 

@@ -56,6 +56,7 @@ class LLMResponse:
 
     @property
     def truncated(self) -> bool:
+        """Whether the answer stopped at its token limit."""
         return self.finish_reason == "length"
 
 
@@ -65,9 +66,11 @@ class Engine(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]: ...
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer ``requests`` in order, one response each (a failed request has ``error`` set)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the model or the connection; the engine is unusable afterwards."""
 
 
 def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
@@ -88,6 +91,8 @@ def group_by_schema(requests: Sequence[LLMRequest]) -> list[tuple[type[BaseModel
 
 
 class Timer:
+    """Context manager measuring wall seconds: ``with Timer() as t: ...`` then ``t.seconds``."""
+
     def __enter__(self) -> Timer:
         self.t0 = time.perf_counter()
         return self

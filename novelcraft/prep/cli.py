@@ -8,6 +8,7 @@ from ..commands import Command, recipe_arguments, report
 
 
 def prep(args: argparse.Namespace) -> int:
+    """``novelcraft prep``: load the recipe, prepare its books, print the stats summary."""
     from ..recipes import load_recipe
     from .run import run_prep
 

@@ -47,6 +47,8 @@ from .stage_files import FlagsFile, InstructionsFile, LLMFlag, ScenesFile, Summa
 log = logging.getLogger(__name__)
 
 STAGES = ("world_context", "segmentation", "summaries", "instructions")
+#: writes one stage file: (file name, book folder, model); whatever it returns is ignored.
+SaveFile = Callable[[str, Path, Any], object]
 PROMPTS = ("world_context", "segmentation", "summary", "reference_summary", "instruction")
 
 
@@ -65,11 +67,14 @@ class BookState:
     instructions: dict[int, Instruction] = dataclasses.field(default_factory=dict)
 
     def flag(self, stage: str, item: str, reason: str) -> None:
+        """Record an item kept over budget or replaced by a fallback."""
         self.flags.append({"stage": stage, "item": item, "reason": reason})
 
 
 @dataclasses.dataclass
 class LLMStageResult:
+    """What stages 4-7 produced: the final books, per-stage statistics and the flagged items per book id."""
+
     books: list[Book]
     stats: dict[str, StageStats]
     flags: dict[str, list[dict[str, Any]]]
@@ -92,6 +97,7 @@ class StageRunner:
         self.prompts = {n: load_prompt(n, recipe.stages.prompts_dir) for n in PROMPTS}
 
     def run(self, stage: str, tasks: list[Task], desc: str) -> list[Outcome]:
+        """Run ``tasks`` of ``stage`` with its result store, progress bar, statistics and debug log."""
         from tqdm.auto import tqdm
 
         if not tasks:
@@ -146,7 +152,7 @@ class StageRunner:
         return outcome.value
 
 
-def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
     prompt = r.prompts["world_context"]
     tasks = [world_context_task(s.book, prompt, counter, r.recipe) for s in states]
     for s, o in zip(states, r.run("world_context", tasks, "world context")):
@@ -167,7 +173,7 @@ def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCount
         )
 
 
-def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
     recipe = r.recipe
     prompt = r.prompts["segmentation"]
     jobs: list[tuple[BookState, Window, Task]] = []
@@ -189,10 +195,10 @@ def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter
     for s in states:
         by_chapter: dict[int, list[int]] = {}
         for ch in s.book.chapters:
-            starts: list[int] = []
+            chapter_starts: list[int] = []
             for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
-                starts.extend(chosen.get((id(s), ch.index, w.offset), [w.offset]))
-            by_chapter[ch.index] = starts
+                chapter_starts.extend(chosen.get((id(s), ch.index, w.offset), [w.offset]))
+            by_chapter[ch.index] = chapter_starts
         s.book.scenes = scenes_from_starts(s.book, by_chapter, counter, recipe)
         s.book.meta.total_scenes = len(s.book.scenes)
         save(
@@ -202,7 +208,7 @@ def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter
         )
 
 
-def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
     """Lockstep over every chain (narrative and reference, per book): step n of all chains in one batch."""
     chains: list[tuple[BookState, list[Scene], PromptTemplate]] = []
     for s in states:
@@ -234,7 +240,7 @@ def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, s
         save("06_summaries.json", s.book_dir, SummariesFile({str(k): v for k, v in sorted(s.summaries.items())}))
 
 
-def _instructions(r: StageRunner, states: list[BookState], counter: TokenCounter, save: Callable[..., None]) -> None:
+def _instructions(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
     prompt = r.prompts["instruction"]
     jobs = [(s, sc) for s in states for sc in s.book.scenes]
     outcomes = r.run("instructions", [instruction_task(s.book, sc, prompt, r.recipe) for s, sc in jobs], "instructions")
@@ -259,7 +265,7 @@ def run_llm_stages(
     *,
     progress: bool = True,
     engine_identity: str | None = None,
-    write: Callable[[str, Path, Any], None] | None = None,
+    write: SaveFile | None = None,
 ) -> LLMStageResult:
     """Run stages 4-7 over ``(book, book_dir)`` pairs and write each book's stage files and final Book JSON.
 
@@ -268,7 +274,7 @@ def run_llm_stages(
     books, per-stage statistics (``wall_seconds`` included) and the flagged items per book.
     """
     run_dir = Path(run_dir)
-    identity = engine_identity or (recipe.llm.identity() if recipe.llm else getattr(engine, "name", "engine"))
+    identity = engine_identity or (recipe.llm.identity() if recipe.llm else str(getattr(engine, "name", "engine")))
     r = StageRunner(engine, recipe, run_dir, progress=progress, engine_identity=identity)
     save = write or (lambda name, book_dir, obj: atomic_write_json(book_dir / name, obj))
     states = [BookState(book.model_copy(deep=True), Path(d)) for book, d in books]

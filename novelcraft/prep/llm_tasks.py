@@ -41,7 +41,8 @@ def world_context_excerpts(book: Book, counter: TokenCounter, input_tokens: int)
     picked = [chapters[int(i * step)] for i in range(take)]
     parts = []
     for ch in picked:
-        text, used = [], 0
+        text: list[str] = []
+        used = 0
         for b in ch.blocks:
             if used + b.tokens > per:
                 if not text:  # a long first block: keep its first words
@@ -55,6 +56,7 @@ def world_context_excerpts(book: Book, counter: TokenCounter, input_tokens: int)
 
 
 def world_context_task(book: Book, prompt: PromptTemplate, counter: TokenCounter, recipe: PrepRecipe) -> Task:
+    """The stage-4 task of ``book``: excerpts in, a :class:`WorldContext` within its token budget out."""
     cfg = recipe.stages.world_context
     budget = recipe.budgets.record.world_context
     values = dict(
@@ -151,13 +153,14 @@ def boundaries_schema(n_blocks: int, base: type[SceneBoundaries] = SceneBoundari
     return create_model(
         base.__name__,
         __base__=base,
-        scene_starts=(list[item], Field(..., min_length=1, max_length=max(1, n_blocks))),  # type: ignore[valid-type]
+        scene_starts=(list[item], Field(..., min_length=1, max_length=max(1, n_blocks))),
     )
 
 
 def segmentation_task(
     book: Book, window: Window, chapter_heading: str, prompt: PromptTemplate, recipe: PrepRecipe
 ) -> Task:
+    """The stage-5 task of one window of blocks: where its atomic scenes start."""
     atomic = recipe.budgets.atomic
     tokens = [b.tokens for b in window.blocks]
     n = len(window.blocks)
@@ -241,6 +244,7 @@ def summary_task(
 
 
 def instruction_task(book: Book, scene: Scene, prompt: PromptTemplate, recipe: PrepRecipe) -> Task:
+    """The stage-7 task of ``scene``: the instruction a writer would need to write it."""
     cfg = recipe.stages.instructions
     values = dict(
         world_context=book.meta.world_context or "(no world context)",

@@ -40,6 +40,8 @@ class BookOverride(Strict):
 
 
 class CleanConfig(Strict):
+    """How raw Markdown is cleaned: footnotes, the size of a chapter, extra reference headings."""
+
     keep_footnotes: bool = Field(True, description="collect footnote text into a 'footnotes' reference section")
     min_chapter_words: int = Field(
         40, ge=0, description="a section needs this many words to count as a chapter of its own"
@@ -92,6 +94,8 @@ class SegmentationConfig(Strict):
 
 
 class WorldContextStage(Strict):
+    """Stage 4: the world context, from excerpts spread over the chapters."""
+
     enabled: bool = True
     input_tokens: int = Field(3000, ge=200, description="excerpt tokens shown to the LLM, spread over the chapters")
     max_tokens: int = Field(700, ge=64, description="answer tokens of one call")
@@ -99,12 +103,16 @@ class WorldContextStage(Strict):
 
 
 class SummaryStage(Strict):
+    """Stage 6: a running summary after every scene."""
+
     enabled: bool = True
     max_tokens: int = Field(700, ge=64)
     compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
 
 
 class InstructionStage(Strict):
+    """Stage 7: a scene instruction for every scene."""
+
     enabled: bool = True
     max_tokens: int = Field(300, ge=32)
     compress_attempts: int = Field(2, ge=0, le=10)

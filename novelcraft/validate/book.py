@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..models import Book
 from ..recipes import Budgets
@@ -12,6 +12,13 @@ from .kinds import schema_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tokens import TokenCounter
+
+
+@runtime_checkable
+class _Renders(Protocol):
+    """An LLM answer that goes into a record as its rendered text (world context, summary, instruction)."""
+
+    def render(self) -> str: ...
 
 
 def _book_record_of(data: dict[str, Any]) -> RecordOf:
@@ -47,7 +54,7 @@ def _scene_budget_issues(
     budgets: Budgets,
 ) -> list[ValidationIssue]:
     """Token budgets of scene text, running summary (errors) and instruction (warnings), one batch."""
-    checks = (
+    checks: tuple[tuple[str, int, str, Severity], ...] = (
         ("text", budgets.scene.hard_max, "budgets.scene.hard_max", "error"),
         ("running_summary", budgets.record.running_summary, "budgets.record.running_summary", "error"),
         ("instruction", budgets.record.instruction, "budgets.record.instruction", "warning"),
@@ -58,7 +65,7 @@ def _scene_budget_issues(
         for field, budget, key, severity in checks:
             value = scene.get(field)
             if isinstance(value, str) and value:
-                jobs.append((label, field, budget, key, severity))  # type: ignore[arg-type]
+                jobs.append((label, field, budget, key, severity))
                 texts.append(value)
     issues = []
     labels = {label: scene for label, scene in scenes}
@@ -75,8 +82,10 @@ def _scene_budget_issues(
 def book_issues(
     file: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
+    """Checks of a Book JSON (or a stage file holding one): schema, scene ids, declared counts, duplicates, budgets."""
     issues = schema_issues(file, Book, data, _book_record_of(data))
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    raw_meta = data.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     scenes_raw = data.get("scenes")
     scenes = scenes_raw if isinstance(scenes_raw, list) else []
     chapters = data.get("chapters") if isinstance(data.get("chapters"), list) else []
@@ -182,6 +191,7 @@ def book_issues(
 def object_issues(
     file: str, kind: str, data: dict[str, Any], counter: TokenCounter | None, budgets: Budgets
 ) -> list[ValidationIssue]:
+    """Checks of a single object of ``kind`` (a scene, a world context...): schema, then token budgets."""
     model = schema_model(kind)
     issues = schema_issues(file, model, data)
     if kind == "scene":
@@ -195,13 +205,16 @@ def object_issues(
         return issues
     # budgets of the rendered text, as it goes into a training record
     obj = model.model_validate(data, strict=True)
-    budget, key, severity = {
+    limits: dict[str, tuple[int, str, Severity]] = {
         "world_context": (budgets.record.world_context, "budgets.record.world_context", "error"),
         "running_summary": (budgets.record.running_summary, "budgets.record.running_summary", "error"),
         "instruction": (budgets.record.instruction, "budgets.record.instruction", "warning"),
-    }[kind]
-    n = counter.count(obj.render())  # type: ignore[attr-defined]
+    }
+    budget, key, severity = limits[kind]
+    if not isinstance(obj, _Renders):
+        raise TypeError(f"the {kind} model has no render(): its budget is on the rendered text")
+    n = counter.count(obj.render())
     if n > budget:
         reason = over_budget(n, budget, f"rendered {kind}", key)
-        issues.append(ValidationIssue(file, None, None, reason, severity))  # type: ignore[arg-type]
+        issues.append(ValidationIssue(file, None, None, reason, severity))
     return issues

@@ -10,7 +10,8 @@ from ..commands import Command
 
 
 def validate(args: argparse.Namespace) -> int:
-    from ..chat_format import load_chat_template
+    """``novelcraft validate``: check the files and folders given, print each issue and a summary."""
+    from ..chat_format import is_chat_template_name, load_chat_template
     from ..recipes import Budgets, TokenizerConfig, load_recipe
     from ..tokens import load_token_counter
     from .files import validate_paths
@@ -22,8 +23,11 @@ def validate(args: argparse.Namespace) -> int:
         if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
             budgets = recipe.budgets
             counter = load_token_counter(recipe.tokenizer)
-        if hasattr(recipe, "chat_template") and isinstance(recipe.chat_template, str):
-            template = load_chat_template(recipe.chat_template, recipe.tokenizer.name)
+        chat_template = getattr(recipe, "chat_template", None)  # compile, train
+        if is_chat_template_name(chat_template):
+            # a train recipe has no tokenizer section: its model's tokenizer holds the template
+            tokenizer = recipe.tokenizer.name if hasattr(recipe, "tokenizer") else getattr(recipe, "base_model", None)
+            template = load_chat_template(chat_template, tokenizer)
     if args.tokenizer:
         counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
     if counter is not None and budgets is None:
@@ -43,6 +47,7 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def schemas(args: argparse.Namespace) -> int:
+    """``novelcraft schemas``: write the JSON Schemas, or with ``--check`` report stale ones."""
     from ..schemas import check_schemas, write_schemas
 
     if args.check:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..chat_format import ChatTemplate
 from ..recipes import Budgets
 from .book import book_issues, object_issues
-from .issues import ValidationIssue, schema_issues
+from .issues import ValidationIssue, in_record, schema_issues
 from .kinds import (
     DATA_SUFFIXES,
     FILE_KINDS,
@@ -62,7 +62,7 @@ def _model_jsonl_issues(file: str, stem: str, text: str) -> list[ValidationIssue
     rows, issues = jsonl_rows(file, text)
     model = schema_model(stem)
     for num, row in rows:
-        issues += schema_issues(file, model, row, lambda loc, r=f"record {num}": (r, loc))
+        issues += schema_issues(file, model, row, in_record(f"record {num}"))
     return issues
 
 

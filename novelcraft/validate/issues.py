@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tokens import TokenCounter
@@ -48,11 +49,13 @@ class ValidationIssue:
 
 
 def loc_path(loc: Iterable[Any]) -> str | None:
+    """A pydantic error location as a dotted field path (``None`` for the whole object)."""
     parts = [str(p) for p in loc if isinstance(p, (str, int))]
     return ".".join(parts) or None
 
 
-def error_reason(err: dict[str, Any]) -> str:
+def error_reason(err: ErrorDetails) -> str:
+    """A pydantic error as the reason an issue gives (unknown field, missing field, empty string...)."""
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown field (not in the schema)"
@@ -68,7 +71,17 @@ RecordOf = Callable[[tuple[Any, ...]], tuple[str | None, tuple[Any, ...]]]
 
 
 def no_record(loc: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
+    """A :data:`RecordOf` for files that are one object: no record, the whole location is the field."""
     return None, loc
+
+
+def in_record(record: str) -> RecordOf:
+    """A :data:`RecordOf` for one record of a file: every error of it is reported under ``record``."""
+
+    def record_of(loc: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
+        return record, loc
+
+    return record_of
 
 
 def schema_issues(
@@ -77,7 +90,7 @@ def schema_issues(
     data: Any,
     record_of: RecordOf = no_record,
     *,
-    skip: Callable[[dict[str, Any]], bool] | None = None,
+    skip: Callable[[ErrorDetails], bool] | None = None,
 ) -> list[ValidationIssue]:
     """Validate ``data`` strictly (JSON types, as the JSON Schema) and map each error to an issue."""
     try:
@@ -100,6 +113,7 @@ def schema_issues(
 
 
 def count_texts(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
+    """Token counts of ``texts`` in one batch."""
     return list(counter.count_batch(list(texts))) if texts else []
 
 
@@ -109,6 +123,7 @@ def is_blank(value: Any) -> bool:
 
 
 def over_budget(n: int, budget: int, what: str, key: str) -> str:
+    """The reason of a text over its token budget, naming the recipe key."""
     return f"{what} is {n} tokens, budget is {budget} ({key})"
 
 

@@ -75,6 +75,7 @@ FILE_KINDS: tuple[FileKind, ...] = (
 
 
 def schema_model(stem: str) -> type[BaseModel]:
+    """The model of the schema ``stem`` (see :data:`novelcraft.schemas.SCHEMA_MODELS`)."""
     from ..schemas import schema_model as _model
 
     return _model(stem)

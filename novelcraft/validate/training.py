@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import ErrorDetails
+
 from ..chat_format import PROGRESS_PREFIX, USER_SECTIONS, ChatTemplate
 from ..models import RecordMeta, TrainingRecord
 from ..recipes import Budgets
-from .issues import ValidationIssue, count_texts, is_blank, schema_issues
+from .issues import ValidationIssue, count_texts, in_record, is_blank, schema_issues
 from .kinds import CHAT_ROLES, KIND_RECORD_META, META_SUFFIX, PROGRESS_LINE, SECTION_ALIASES, detect_kind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,13 +81,19 @@ def training_issues(
         if not isinstance(row, dict):
             issues.append(ValidationIssue(file, rec, None, f"expected a JSON object, got {type(row).__name__}"))
             continue
-        messages = row.get("messages")
-        well_formed = isinstance(messages, list) and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in messages
+        raw_messages = row.get("messages")
+        # None unless every turn has a string role and content: the checks below read both
+        messages: list[dict[str, str]] | None = (
+            raw_messages
+            if isinstance(raw_messages, list)
+            and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in raw_messages
+            )
+            else None
         )
         roles_reported = False
-        if well_formed:
+        if messages is not None:
             roles = [m["role"] for m in messages]
             if all(r in CHAT_ROLES for r in roles) and roles != list(CHAT_ROLES):
                 issues.append(
@@ -98,13 +106,13 @@ def training_issues(
                 )
                 roles_reported = True
 
-        def skip(err: dict[str, Any], _roles_reported: bool = roles_reported) -> bool:
+        def skip(err: ErrorDetails, _roles_reported: bool = roles_reported) -> bool:
             if err.get("type") == "value_error" and "roles must be" in str(err.get("msg")):
                 return True
             return _roles_reported and tuple(err["loc"]) == ("messages",) and err["type"] in ("too_short", "too_long")
 
-        issues += schema_issues(file, TrainingRecord, row, lambda loc, r=rec: (r, loc), skip=skip)
-        if not well_formed:
+        issues += schema_issues(file, TrainingRecord, row, in_record(rec), skip=skip)
+        if messages is None:
             continue
         for i, m in enumerate(messages):
             if is_blank(m["content"]):
@@ -149,7 +157,7 @@ def _record_meta_issues(file: str, rows: Sequence[tuple[int, Any]]) -> list[Vali
     seen: dict[str, int] = {}
     for num, row in rows:
         rec = f"record {num}"
-        issues += schema_issues(file, RecordMeta, row, lambda loc, r=rec: (r, loc))
+        issues += schema_issues(file, RecordMeta, row, in_record(rec))
         rid = row.get("record_id") if isinstance(row, dict) else None
         if isinstance(rid, str):
             first = seen.setdefault(rid, num)

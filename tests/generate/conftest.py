@@ -32,30 +32,65 @@ def prose(tag: str, n_sentences: int = 8) -> str:
 def structured_answer(req: LLMRequest) -> str:
     name = req.schema.__name__
     if name == "WorldContext":
-        return json.dumps({k: f"{k} of the scripted world" for k in
-                           ("tone_style", "world_rules", "protagonist_conditions", "factions", "locations", "narrative_engine")})
+        return json.dumps(
+            {
+                k: f"{k} of the scripted world"
+                for k in (
+                    "tone_style",
+                    "world_rules",
+                    "protagonist_conditions",
+                    "factions",
+                    "locations",
+                    "narrative_engine",
+                )
+            }
+        )
     if name == "ActPlan":
         first_user = req.messages[1]["content"]
         layout = re.findall(r"- Act (\d+): (\d+) scenes, (\d+) chapter title", first_user)
-        return json.dumps({"acts": [
-            {"title": f"Act {a}", "summary": f"What happens in act {a}.", "chapter_titles": [f"Chapter {a}.{c + 1}" for c in range(int(n))]}
-            for a, _, n in layout
-        ]})
+        return json.dumps(
+            {
+                "acts": [
+                    {
+                        "title": f"Act {a}",
+                        "summary": f"What happens in act {a}.",
+                        "chapter_titles": [f"Chapter {a}.{c + 1}" for c in range(int(n))],
+                    }
+                    for a, _, n in layout
+                ]
+            }
+        )
     if name == "ActScenes":
         first_user = req.messages[1]["content"]
         scenes = re.findall(r"- scene (\d+) of \d+", first_user)
-        return json.dumps({"scenes": [
-            {"scene_goal": f"Scene {s} moves the plot.", "characters_present": ["Pim Arrow"], "emotional_beat": "dread",
-             "constraints": "keep it tight"} for s in scenes
-        ]})
+        return json.dumps(
+            {
+                "scenes": [
+                    {
+                        "scene_goal": f"Scene {s} moves the plot.",
+                        "characters_present": ["Pim Arrow"],
+                        "emotional_beat": "dread",
+                        "constraints": "keep it tight",
+                    }
+                    for s in scenes
+                ]
+            }
+        )
     if name == "RunningSummary":
         scene = re.search(r"<scene>\n(.*?)\n</scene>", req.messages[1]["content"], re.S)
         first = scene.group(1).split(".")[0] if scene else "?"
-        return json.dumps({
-            "scene_end_state": f"after: {first}"[:190], "emotional_beat": "calm", "immediate_tension": "the tide",
-            "global_events": "events so far", "unresolved_threads": "who winds the spring", "world_state": "uneasy",
-            "active_characters": "Pim Arrow", "global_shift": "stakes rise",
-        })
+        return json.dumps(
+            {
+                "scene_end_state": f"after: {first}"[:190],
+                "emotional_beat": "calm",
+                "immediate_tension": "the tide",
+                "global_events": "events so far",
+                "unresolved_threads": "who winds the spring",
+                "world_state": "uneasy",
+                "active_characters": "Pim Arrow",
+                "global_shift": "stakes rise",
+            }
+        )
     raise AssertionError(f"unexpected schema {name}")
 
 
@@ -105,7 +140,13 @@ def recipe_for(tmp_path):
             "seeds": [str(SEEDS / "clockwork-harbour.yaml")],
             "output_dir": str(tmp_path / "runs"),
             "outline": {"scenes": 3, "acts": 1, "scenes_per_chapter": 2},
-            "scenes": {"target_words_min": 60, "target_words_max": 90, "min_words": 30, "max_tokens": 200, "attempts": 2},
+            "scenes": {
+                "target_words_min": 60,
+                "target_words_max": 90,
+                "min_words": 30,
+                "max_tokens": 200,
+                "attempts": 2,
+            },
             "llm": {"retry": {"attempts": 2, "backoff_s": 0.0}},
             "output": {"epub": False},
         }

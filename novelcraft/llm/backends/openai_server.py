@@ -250,7 +250,7 @@ class OpenAIEngine:
             self.stats["requests"] += 1
         return LLMResponse(
             key=request.key,
-            text="" if error else (message.content or ""),
+            text="" if error or message is None else (message.content or ""),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             finish_reason=choice.finish_reason if choice is not None else None,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...errors import NovelcraftError
+from ...errors import NovelcraftError, setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, group_by_schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    from outlines.models.transformers import Transformers, TransformersMultiModal
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class TransformersEngine:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise NovelcraftError(
-                f"the transformers backend needs the llm extra ({exc.name} is missing): pip install 'novelcraft[llm]'",
+                f"the transformers backend needs the llm extra ({exc.name} is missing): {setup_hint('dev,llm')}",
                 step="llm",
             ) from None
         self.config = config
@@ -62,8 +65,10 @@ class TransformersEngine:
         if config.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, config.adapter)
-        model.to(opts.device)
+            # A PeftModel wraps the base model and generates like it; outlines takes either.
+            model = PeftModel.from_pretrained(model, config.adapter)  # type: ignore[assignment]
+        # transformers types the decorated ``to`` as if ``self`` were its first argument.
+        model.to(opts.device)  # type: ignore[arg-type]
         model.eval()
         if config.chat_template:
             self.tokenizer.chat_template = Path(config.chat_template).read_text(encoding="utf-8")
@@ -73,13 +78,19 @@ class TransformersEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._torch = torch
         self._outlines = outlines
-        self.model = outlines.from_transformers(model, self.tokenizer)
+        # outlines annotates the tokenizer as the slow transformers class; the fast one is what it uses.
+        self.model: Transformers | TransformersMultiModal | None = outlines.from_transformers(
+            model,
+            self.tokenizer,  # type: ignore[arg-type]
+        )
         self.context_window = config.context_window or int(getattr(model.config, "max_position_embeddings", 2048))
         self.name = config.identity()
         self._generators: dict[Any, Any] = {}
         log.info("loaded %s from %s in %.1f s", config.model, path, time.perf_counter() - t0)
 
     def _generator(self, schema: Any) -> Any:
+        if self.model is None:
+            raise LLMError("the engine is closed", step="llm")
         if schema not in self._generators:
             self._generators[schema] = self._outlines.Generator(self.model, schema)
         return self._generators[schema]
@@ -96,12 +107,14 @@ class TransformersEngine:
         return kw
 
     def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        """Tokens of ``messages`` through the chat template, generation prompt included."""
         ids = self.tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=True)
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
+        if isinstance(ids, Mapping):  # a BatchEncoding
             ids = ids["input_ids"]
         return len(ids)
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer a batch in order; a prompt that does not fit the context window fails alone."""
         out: list[LLMResponse | None] = [None] * len(requests)
         n_prompt = [self.prompt_tokens(r.messages) for r in requests]
         for i, (req, n) in enumerate(zip(requests, n_prompt)):
@@ -121,7 +134,10 @@ class TransformersEngine:
             for max_tokens in limits:
                 idxs = [i for i in all_idxs if out[i] is None and requests[i].max_tokens == max_tokens]
                 self._generate_group(requests, idxs, schema, max_tokens, n_prompt, out, batch_size)
-        return out  # type: ignore[return-value]
+        answered = [r for r in out if r is not None]
+        if len(answered) != len(out):  # every request was either refused above or generated
+            raise LLMError(f"{len(out) - len(answered)} requests got no answer", step="llm")
+        return answered
 
     def _generate_group(
         self,
@@ -158,6 +174,7 @@ class TransformersEngine:
                 )
 
     def close(self) -> None:
+        """Drop the model and the compiled generators; the engine is unusable afterwards."""
         self._generators.clear()
         self.model = None
 

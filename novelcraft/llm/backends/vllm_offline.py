@@ -19,10 +19,14 @@ import logging
 import os
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...errors import setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
 from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+
+if TYPE_CHECKING:  # pragma: no cover  (vllm is imported when an engine starts)
+    from vllm import LLM
 
 log = logging.getLogger(__name__)
 
@@ -162,21 +166,22 @@ class VLLMEngine:
             from vllm import LLM
         except ImportError as exc:
             raise LLMError(
-                f"backend vllm needs the vllm extra (pip install 'novelcraft[vllm]'): {exc}", step=STEP
+                f"backend vllm needs the llm and vllm extras ({exc}): {setup_hint('dev,llm,vllm')}", step=STEP
             ) from exc
         kwargs = engine_kwargs(config)
         log.info("starting vLLM on %s (%s)", model, ", ".join(f"{k}={v}" for k, v in kwargs.items()))
         with Timer() as t:
             try:
-                self.llm = LLM(model=model, **kwargs)
+                llm = LLM(model=model, **kwargs)
             except Exception as exc:  # vLLM raises many types; the cause is what the user needs
                 raise LLMError(f"vLLM could not start: {type(exc).__name__}: {exc}", path=model, step=STEP) from exc
+        self.llm: LLM | None = llm
         self.startup_seconds = t.seconds
         log.info("vLLM ready in %.1f s", t.seconds)
         self.model_path = model
-        self.max_model_len: int = self.llm.llm_engine.model_config.max_model_len
-        self.tokenizer = self.llm.get_tokenizer()
-        self.outlines_model = outlines.from_vllm_offline(self.llm)
+        self.max_model_len: int = llm.llm_engine.model_config.max_model_len
+        self.tokenizer = llm.get_tokenizer()
+        self.outlines_model = outlines.from_vllm_offline(llm)
         self.lora_request = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest
@@ -194,12 +199,15 @@ class VLLMEngine:
 
     def render(self, request: LLMRequest) -> str:
         """The prompt text of a request: its messages through the chat template, ready for the answer."""
-        return self.tokenizer.apply_chat_template(
+        text = self.tokenizer.apply_chat_template(
             [dict(m) for m in request.messages],
             tokenize=False,
             add_generation_prompt=True,
             chat_template=self.chat_template,
         )
+        if not isinstance(text, str):  # tokenize=False renders text; ids would mean a tokenizer ignoring it
+            raise LLMError("the chat template rendered token ids instead of text", path=self.model_path, step=STEP)
+        return text
 
     def encode(self, request: LLMRequest) -> list[int]:
         """Prompt token ids of a request (the template already holds the special tokens)."""
@@ -248,6 +256,8 @@ class VLLMEngine:
                 params.append(SamplingParams(**kw))
                 index.append(i)
         if prompts:
+            if self.llm is None:
+                raise LLMError("the engine is closed", path=self.model_path, step=STEP)
             with Timer() as t:
                 try:
                     outputs = self.llm.generate(

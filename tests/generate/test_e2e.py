@@ -100,7 +100,9 @@ def make_random_lora(base_dir: str, out: Path) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False, lora_dropout=0.0)
+    config = LoraConfig(
+        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False, lora_dropout=0.0
+    )
     peft_model = get_peft_model(model, config)
     b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]
     assert b and all(p.detach().abs().sum().item() > 0 for p in b)
@@ -119,10 +121,20 @@ def test_lora_adapter_changes_greedy_output(tmp_path):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     adapter = make_random_lora(str(embedded_model_dir()), tmp_path / "adapter")
     assert (adapter / "adapter_config.json").is_file() and adapter_digest(str(adapter))
-    instruction = Instruction(scene_goal="Pim finds the reversed spring", characters_present=["Pim Arrow"],
-                              emotional_beat="dread", constraints="short").render()
-    messages = scene_prompt(default_system_prompt(), "# Novel World Context\nAn island of tides.",
-                            "The novel opens with this scene; nothing has happened yet.", 1, 3, instruction)
+    instruction = Instruction(
+        scene_goal="Pim finds the reversed spring",
+        characters_present=["Pim Arrow"],
+        emotional_beat="dread",
+        constraints="short",
+    ).render()
+    messages = scene_prompt(
+        default_system_prompt(),
+        "# Novel World Context\nAn island of tides.",
+        "The novel opens with this scene; nothing has happened yet.",
+        1,
+        3,
+        instruction,
+    )
     req = LLMRequest(key="s", messages=tuple(messages), max_tokens=24)
     texts = {}
     for name, cfg in (("base", LLMConfig()), ("lora", LLMConfig(adapter=str(adapter)))):

@@ -20,7 +20,10 @@ from novelcraft.errors import NovelcraftError
 def _novel(n: int = 5) -> Novel:
     return Novel(
         title="T",
-        scenes=[NovelScene(index=i, text=f"Scene {i} text about Mara.", goal=f"goal {i}", summary=f"summary after {i}") for i in range(1, n + 1)],
+        scenes=[
+            NovelScene(index=i, text=f"Scene {i} text about Mara.", goal=f"goal {i}", summary=f"summary after {i}")
+            for i in range(1, n + 1)
+        ],
     )
 
 
@@ -43,7 +46,9 @@ def test_rubric_template_is_packaged_and_filled():
     msgs = rubric_messages(_novel().scenes[2], total=5, previous_summary="summary after 2")
     assert msgs[0]["role"] == "system" and "fiction editor" in msgs[0]["content"]
     body = msgs[1]["content"]
-    assert "Scene 3 of 5" in body and "goal 3" in body and "summary after 2" in body and "Scene 3 text about Mara." in body
+    assert (
+        "Scene 3 of 5" in body and "goal 3" in body and "summary after 2" in body and "Scene 3 text about Mara." in body
+    )
     assert "$" not in body
 
 

