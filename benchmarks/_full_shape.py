@@ -171,7 +171,8 @@ def run_full_shape(
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(
-        f"# train_qlora --full-shape - {report['date']}, {cuda['device']} ({cuda['memory_gib']} GiB), torch {cuda['torch']}\n"
+        f"# train_qlora --full-shape - {report['date']}, {cuda['device']} ({cuda['memory_gib']} GiB), "
+        f"torch {cuda['torch']}\n"
     )
     print(
         f"**{RANDOM}**: {plan['model']}. {SEQUENCE_LEN}-token samples ({TRAINED_TOKENS} trained), micro batch 1, "

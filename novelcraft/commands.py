@@ -44,5 +44,10 @@ def recipe_arguments(p: argparse.ArgumentParser, kind: str, example: str, *, for
 
 def report(stats: RunStats) -> int:
     """Print a run's stats summary; exit status 1 when an item failed."""
+    import sys
+
     print(stats.summary())
+    for item in stats.failed:
+        # the same one-line form as every other error, on stderr, after the summary
+        print(f"novelcraft: error: {item.error}", file=sys.stderr)
     return 1 if stats.failed else 0

@@ -92,13 +92,37 @@ class Chapter(Record):
 
 ReferenceKind = Literal[
     # prose a user may train on (``segmentation.reference_kinds``)
-    "foreword", "preface", "introduction", "afterword", "appendix", "epigraph", "dedication", "notes", "footnotes",
-    "editor_note", "translator_note", "characters", "glossary", "other",
+    "foreword",
+    "preface",
+    "introduction",
+    "afterword",
+    "appendix",
+    "epigraph",
+    "dedication",
+    "notes",
+    "footnotes",
+    "editor_note",
+    "translator_note",
+    "characters",
+    "glossary",
+    "other",
     # never trained on
-    "title_page", "half_title", "contents", "illustrations", "advertisement", "colophon", "license", "gutenberg",
-    "index", "transcriber_note", "end_marker",
+    "title_page",
+    "half_title",
+    "contents",
+    "illustrations",
+    "advertisement",
+    "colophon",
+    "license",
+    "gutenberg",
+    "index",
+    "transcriber_note",
+    "end_marker",
     # kinds written by earlier versions
-    "prologue_note", "front_matter", "etymology", "extracts",
+    "prologue_note",
+    "front_matter",
+    "etymology",
+    "extracts",
 ]
 
 

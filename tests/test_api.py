@@ -18,8 +18,7 @@ import novelcraft
 
 ROOT = Path(__file__).resolve().parents[1]
 #: modules being rewritten; their public names are checked once that work lands.
-PENDING = ("novelcraft.prep.clean", "novelcraft.prep.ingest", "novelcraft.prep.book", "novelcraft.prep.blocks")
-PENDING += ("novelcraft.prep.run", "novelcraft.train")
+PENDING: tuple[str, ...] = ()
 #: what ``import novelcraft`` (and each subpackage) must not load.
 HEAVY = ("torch", "transformers", "vllm", "numpy", "tokenizers", "outlines")
 

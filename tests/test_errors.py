@@ -11,7 +11,7 @@ from novelcraft.errors import NovelcraftError, RecipeError, setup_hint
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "novelcraft"
 #: modules that still tell users to ``pip install`` while they are being rewritten.
-PENDING_HINTS = {"train/merge.py", "train/tiny.py"}
+PENDING_HINTS: set[str] = set()
 
 
 def package_sources() -> list[Path]:

@@ -16,6 +16,7 @@ from .recipe import PrepRecipe
 
 
 def slugify(text: str) -> str:
+    """An ASCII identifier of ``text`` for ids and file names: 'Les Misérables' -> 'les_miserables'."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -28,6 +29,7 @@ def make_book_id(title: str, author: str | None) -> str:
 
 
 def count_words(text: str) -> int:
+    """Whitespace-separated words of ``text`` (the word counts of the Book JSON)."""
     return len(text.split())
 
 
@@ -103,7 +105,7 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
         else:
             ref = ReferenceSection(
                 index=len(reference) + 1,
-                kind=sec.kind,  # type: ignore[arg-type]
+                kind=sec.kind,
                 title=sec.title or sec.heading,
                 text=sec.text,
                 word_count=count_words(sec.text),
@@ -137,8 +139,9 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
 
 def clean_raw_book(raw: RawBook, recipe: PrepRecipe) -> CleanBook:
     """Stage 2 over an ingested book, configured by the recipe."""
-    return clean_document(raw.document, title=raw.meta.title, author=raw.meta.author, config=recipe.clean,
-                          source=raw.meta.source_file)
+    return clean_document(
+        raw.document, title=raw.meta.title, author=raw.meta.author, config=recipe.clean, source=raw.meta.source_file
+    )
 
 
 def prep_book(path: str | Path, recipe: PrepRecipe, counter: TokenCounter) -> Book:

@@ -8,6 +8,7 @@ from ..commands import Command, recipe_arguments, report
 
 
 def prep(args: argparse.Namespace) -> int:
+    """``novelcraft prep RECIPE``: run the prep stages and print the run's stats."""
     """``novelcraft prep``: load the recipe, prepare its books, print the stats summary."""
     from ..recipes import load_recipe
     from .run import run_prep
@@ -17,6 +18,7 @@ def prep(args: argparse.Namespace) -> int:
 
 
 def inspect(args: argparse.Namespace) -> int:
+    """``novelcraft inspect BOOK...``: print (and with ``--out`` write) each book's structure report."""
     import sys
     from pathlib import Path
 

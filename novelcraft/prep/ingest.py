@@ -141,7 +141,9 @@ def ingest_book(path: str | Path, *, encoding: str | None = None) -> RawBook:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})", path=path, step="ingest")
+        raise IngestError(
+            f"unsupported file type '{suffix}' (use {', '.join(SUPPORTED_SUFFIXES)})", path=path, step="ingest"
+        )
     if not path.is_file():
         raise IngestError("file not found", path=path, step="ingest")
     if path.stat().st_size == 0:

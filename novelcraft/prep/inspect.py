@@ -28,6 +28,7 @@ class Inspection:
 
     @property
     def warnings(self) -> list[str]:
+        """What the cross-checks found to disagree (empty when the structure agrees with itself)."""
         return [r.reason for r in self.clean.report if r.role == "warning"]
 
 

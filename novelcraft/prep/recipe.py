@@ -10,12 +10,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..llm.config import LLMConfig
+from ..recipes import Budgets, Recipe, TokenizerConfig
+from ..strict import Strict
 from .structure.matter import NEVER_TRAINED, PROSE_KINDS
 
 #: reference kinds a recipe may turn into training scenes
 TRAINABLE_REFERENCE_KINDS = PROSE_KINDS
-from ..recipes import Budgets, Recipe, TokenizerConfig
-from ..strict import Strict
 
 
 class BookOverride(Strict):
@@ -25,7 +25,9 @@ class BookOverride(Strict):
     heading_pattern: str | None = Field(
         None, description="regular expression: the paragraphs it matches are the chapter headings, and only they"
     )
-    drop: list[str] = Field(default_factory=list, description="regular expressions of paragraphs to drop before cleaning")
+    drop: list[str] = Field(
+        default_factory=list, description="regular expressions of paragraphs to drop before cleaning"
+    )
     chapters: int | None = Field(None, ge=1, description="the chapter count to expect: another count stops the book")
 
     @field_validator("heading_pattern", "drop")
@@ -85,8 +87,11 @@ class SegmentationConfig(Strict):
             raise ValueError(f"{', '.join(never)} never become training scenes")
         unknown = sorted(set(value) - set(TRAINABLE_REFERENCE_KINDS))
         if unknown:
-            raise ValueError(f"unknown reference kind(s) {', '.join(unknown)}; known: {', '.join(TRAINABLE_REFERENCE_KINDS)}")
+            raise ValueError(
+                f"unknown reference kind(s) {', '.join(unknown)}; known: {', '.join(TRAINABLE_REFERENCE_KINDS)}"
+            )
         return value
+
     window_tokens: int = Field(
         6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
     )

@@ -34,8 +34,8 @@ from ..tokens import TokenCounter, load_token_counter
 from .book import build_book, clean_raw_book
 from .clean import CleanBook, render_clean_markdown, render_report
 from .ingest import SUPPORTED_SUFFIXES, RawBook, SourceMeta, ingest_book, render_document
-from .structure.document import Document
 from .recipe import PrepRecipe
+from .structure.document import Document
 
 if TYPE_CHECKING:
     from ..llm.types import Engine
@@ -52,9 +52,11 @@ class PrepResult:
 
     @property
     def failed(self) -> list[ItemStats]:
+        """The books that failed (status ``failed``), with their errors."""
         return self.stats.failed
 
     def summary(self) -> str:
+        """The printed summary of the run (:meth:`~novelcraft.runs.RunStats.summary`)."""
         return self.stats.summary()
 
 
@@ -89,7 +91,7 @@ def prep_one(
         fp: str,
         files: list[Path],
         run: Callable[[], Any],
-        save: Callable[[Any], None],
+        save: Callable[[Any], object],
         load: Callable[[], Any],
     ) -> Any:
         if not force and manifest.done(name, fp):
@@ -219,7 +221,7 @@ def run_prep(
             book, item = prep_one(source, recipe, counter, run_dir / "books" / stem, force=force)
             done.append((book, run_dir / "books" / stem, item))
         except NovelcraftError as exc:
-            log.error("%s", exc)
+            log.warning("skipped: %s", exc)  # reported again, as an error, with the run's summary
             item = ItemStats(id=source.stem, source=str(source), status="failed", error=str(exc))
         stats.items.append(item)
     books = [b for b, _, _ in done]
@@ -268,7 +270,7 @@ def _run_llm(
         flags = out.flags.get(book.meta.book_id, [])
         item.flagged = len(flags)
         item.flags = {}
-        for f in flags:
-            item.flags[f["stage"]] = item.flags.get(f["stage"], 0) + 1
+        for flag in flags:
+            item.flags[flag["stage"]] = item.flags.get(flag["stage"], 0) + 1
         item.stages_run.extend(name for name in STAGES if out.stats[name].calls or out.stats[name].reused)
     return out.books

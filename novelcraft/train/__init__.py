@@ -7,7 +7,8 @@ the tiny test model load on first use (the tools live in separate venvs, torch i
 from __future__ import annotations
 
 from .._lazy import lazy_exports
-from .recipe import TOOLS, TrainRecipe, tool_keys
+from .common import TOOLS, tool_keys
+from .recipe import TrainRecipe
 
 __all__ = [
     "TOOLS",

@@ -25,6 +25,7 @@ def _print_estimate(recipe: Any, path: str, *, required: bool) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
+    """``novelcraft train RECIPE``: estimate (``--estimate``), check (``--check``) or launch a training run."""
     from ..recipes import load_recipe
     from .run import check_train, run_train
 
@@ -44,6 +45,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
+    """``novelcraft merge ADAPTER``: merge a LoRA adapter into its base model (optionally to GGUF)."""
     from .merge import export_gguf, merge_adapter, resolve_gguf_converter
 
     if args.gguf:
@@ -56,6 +58,7 @@ def merge(args: argparse.Namespace) -> int:
 
 
 def make_tiny_moe(args: argparse.Namespace) -> int:
+    """``novelcraft make-tiny-moe OUT``: write a tiny random Qwen3-MoE with the Qwen3 tokenizer."""
     from .tiny import make_tiny_qwen3_moe
 
     print(make_tiny_qwen3_moe(args.out, overwrite=args.overwrite))

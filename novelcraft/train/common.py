@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+#: the trainers a train recipe can launch (each in its own virtualenv)
 TOOLS: tuple[str, ...] = ("axolotl", "swift")
 
 #: The fused expert weights of Qwen3-MoE in transformers 5 (3-D parameters, not nn.Linear modules).

@@ -33,6 +33,7 @@ class DataStats(BaseModel):
 
     @property
     def dropped(self) -> int:
+        """Records over the sequence length, which the trainer drops."""
         return self.records - self.kept_records
 
 

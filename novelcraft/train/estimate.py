@@ -76,6 +76,8 @@ class AdapterTarget(BaseModel):
 
 
 class MemoryItem(BaseModel):
+    """One line of the memory estimate: what it holds and its bytes on one device."""
+
     name: str
     bytes: float
     note: str = ""
@@ -105,13 +107,16 @@ class TrainEstimate(BaseModel):
 
     @property
     def total_gib(self) -> float:
+        """The estimated peak memory of one device, in GiB."""
         return self.total_bytes / GIB
 
     @property
     def fits(self) -> bool:
+        """The estimate fits in the device's memory."""
         return self.total_bytes <= self.device_memory_gib * GIB
 
     def item(self, name: str) -> float:
+        """Bytes of the memory lines called ``name``."""
         return sum(m.bytes for m in self.memory if m.name == name)
 
 

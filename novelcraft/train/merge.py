@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_json
 from .common import resource_file
 from .toolenv import (
@@ -47,7 +47,7 @@ def _python_for_merge(python: str | Path | None) -> tuple[Path, dict[str, str]]:
             continue
         return tool_python(venv), tool_env(venv)
     raise NovelcraftError(
-        "merging needs torch, transformers and peft: install peft here (pip install peft) or create a tool "
+        f"merging needs torch, transformers and peft: {setup_hint('dev,merge')}, or create a tool "
         "venv with `bash scripts/toolenv.sh axolotl`",
         step="merge",
     )
@@ -76,7 +76,7 @@ def merge_adapter(
     shutil.rmtree(tmp, ignore_errors=True)
     py, env = _python_for_merge(python)
     env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [py, resource_file("merge_lora.py"), adapter, tmp, "--dtype", dtype]
+    cmd: list[str | Path] = [py, resource_file("merge_lora.py"), adapter, tmp, "--dtype", dtype]
     if base_model:
         cmd += ["--base", base_model]
     proc = run_captured(cmd, env=env)

@@ -217,6 +217,7 @@ class TrainRecipe(Strict):
 
     @property
     def run_dir(self) -> Path:
+        """``output_dir/name``: where the run's config, logs and adapter go."""
         return Path(self.output_dir) / self.name
 
     @model_validator(mode="after")

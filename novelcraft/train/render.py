@@ -39,6 +39,7 @@ class RenderedConfig:
     side_files: dict[str, str] = field(default_factory=dict)
 
     def text(self, command: str) -> str:
+        """The config as YAML, headed by the command that runs it."""
         head = f"# Rendered by novelcraft from a kind: train recipe. Run it with:\n#   {command}\n"
         return head + yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=120)
 

@@ -42,6 +42,8 @@ class TrainError(NovelcraftError):
 
 @dataclass
 class PreparedRun:
+    """A training run ready to launch: its recipe, run directory, rendered config and command."""
+
     recipe: TrainRecipe
     run_dir: Path
     config_path: Path
@@ -63,6 +65,8 @@ class CheckResult:
 
 @dataclass
 class TrainResult:
+    """A finished (or failed) training run: where it wrote, and the trainer's exit status."""
+
     run_dir: Path
     config_path: Path
     returncode: int
@@ -165,7 +169,7 @@ def validate_with_tool(
     elif tool == "swift":
         flags = [post_init] * len(items) if isinstance(post_init, bool) else list(post_init)
         items = [f"{p}@{'full' if f else 'parse'}" for p, f in zip(items, flags)]
-    cmd = [tool_python(venv), resource_file("tool_check.py"), "validate", tool, *items]
+    cmd: list[str | Path] = [tool_python(venv), resource_file("tool_check.py"), "validate", tool, *items]
     env = tool_env(venv, cpu=True, extra={"HF_HUB_OFFLINE": "1"})
     proc = run_captured(cmd, env=env, timeout=900)
     outs = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]

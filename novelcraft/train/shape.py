@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from .common import resource_file
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class ModelShape(BaseModel):
     tensors: list[TensorShape] = Field(default_factory=list, description="linear and 3-D weights, by full name")
 
     def group(self, name: str) -> int:
+        """Parameters of the group ``name`` (0 when the model has none)."""
         return self.params.get(name, 0)
 
 
@@ -123,7 +124,7 @@ def _config_int(cfg: Any, *names: str, default: int = 0) -> int:
 def model_shape(config: dict[str, Any]) -> ModelShape:
     """Build the model of ``config`` on the meta device (no weights) and count its parameters by group.
 
-    Needs torch and transformers (``pip install 'novelcraft[llm]'``, or run inside a tool venv).
+    Needs torch and transformers (``bash scripts/setup.sh dev,llm``, or run inside a tool venv).
 
     >>> shape = model_shape(load_model_config("Qwen/Qwen3-30B-A3B-Instruct-2507")[0])
     >>> shape.total, shape.group("experts")
@@ -133,7 +134,7 @@ def model_shape(config: dict[str, Any]) -> ModelShape:
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError as exc:
         raise ShapeError(
-            f"counting parameters needs torch and transformers ({exc}); pip install 'novelcraft[llm]'",
+            f"counting parameters needs torch and transformers ({exc}); {setup_hint('dev,llm')}",
             step="estimate",
         ) from None
     data = {k: v for k, v in config.items() if k not in ("quantization_config", "auto_map")}

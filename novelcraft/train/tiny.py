@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..errors import NovelcraftError
+from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def make_tiny_qwen3_moe(
         from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
     except ImportError as exc:
         raise NovelcraftError(
-            f"building the tiny model needs torch and transformers>=5 ({exc}); pip install 'novelcraft[llm]'",
+            f"building the tiny model needs torch and transformers>=5 ({exc}); {setup_hint('dev,llm')}",
             path=out,
             step="tiny-model",
         ) from None
@@ -90,7 +90,7 @@ def make_tiny_qwen3_moe(
         bos_token_id=None,
     )
     torch.manual_seed(seed)
-    model = Qwen3MoeForCausalLM(config).to(torch.float32)
+    model = Qwen3MoeForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers types the decorated to() as if self were its first argument
     model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(out)

@@ -29,6 +29,7 @@ class ToolEnvError(NovelcraftError):
 
 
 def toolenv_root() -> Path:
+    """Where the tool virtualenvs live (``NOVELCRAFT_TOOLENV_DIR``, else ``~/.cache/novelcraft/toolenvs``)."""
     return Path(os.environ.get("NOVELCRAFT_TOOLENV_DIR") or Path.home() / ".cache" / "novelcraft" / "toolenvs")
 
 
@@ -58,6 +59,7 @@ def find_toolenv(tool: str, explicit: str | Path | None = None) -> Path:
 
 
 def tool_python(venv: Path) -> Path:
+    """The interpreter of a tool virtualenv."""
     return venv / "bin" / "python"
 
 

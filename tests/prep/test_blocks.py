@@ -45,12 +45,20 @@ def test_sentence_without_punctuation_split_at_words(counter):
 
 def test_split_sentences_exact():
     s, j = split_sentences("“Stop!” he cried. She did not. Why?")
-    assert s == ["“Stop!” he cried.", "She did not.", "Why?"] or "".join(a + b for a, b in zip(j, s)) == "“Stop!” he cried. She did not. Why?"
+    assert (
+        s == ["“Stop!” he cried.", "She did not.", "Why?"]
+        or "".join(a + b for a, b in zip(j, s)) == "“Stop!” he cried. She did not. Why?"
+    )
     assert "".join(a + b for a, b in zip(j, s)) == "“Stop!” he cried. She did not. Why?"
 
 
 def test_boundaries_validation_messages():
-    for starts, msg in [([], "no scene boundaries"), ([1, 2], "start at block 0"), ([0, 2, 2], "strictly increasing"), ([0, 9], "out of range")]:
+    for starts, msg in [
+        ([], "no scene boundaries"),
+        ([1, 2], "start at block 0"),
+        ([0, 2, 2], "strictly increasing"),
+        ([0, 9], "out of range"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             validate_boundaries(5, starts)
 
@@ -68,13 +76,20 @@ def test_apply_boundaries_and_merge(counter):
     assert [b.index for s in scenes for b in s] == list(range(len(blocks)))
 
 
-paragraph = st.text(
-    alphabet=st.sampled_from(list("abcdefghij klmnop.,!?“”’—\n")), min_size=1, max_size=400
-).map(lambda s: s.strip()).filter(lambda s: s and "\n\n" not in s)
+paragraph = (
+    st.text(alphabet=st.sampled_from(list("abcdefghij klmnop.,!?“”’—\n")), min_size=1, max_size=400)
+    .map(lambda s: s.strip())
+    .filter(lambda s: s and "\n\n" not in s)
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(paras=st.lists(paragraph, min_size=1, max_size=25), min_t=st.integers(1, 80), max_t=st.integers(90, 400), cut=st.data())
+@given(
+    paras=st.lists(paragraph, min_size=1, max_size=25),
+    min_t=st.integers(1, 80),
+    max_t=st.integers(90, 400),
+    cut=st.data(),
+)
 def test_property_join_reproduces_text_and_budgets_hold(counter, paras, min_t, max_t, cut):
     text = "\n\n".join(paras).strip()
     if not text:

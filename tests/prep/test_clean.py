@@ -75,8 +75,18 @@ def test_gutenberg_book_chapters_and_nothing_else():
 
 def test_books_parts_and_an_epilogue_record_their_containers():
     md = "\n\n".join(
-        ["# BOOK I", "## CHAPTER 1", BODY, "## CHAPTER 2", BODY, "# BOOK II. THE RETURN", "## CHAPTER 1", BODY,
-         "# EPILOGUE", BODY]
+        [
+            "# BOOK I",
+            "## CHAPTER 1",
+            BODY,
+            "## CHAPTER 2",
+            BODY,
+            "# BOOK II. THE RETURN",
+            "## CHAPTER 1",
+            BODY,
+            "# EPILOGUE",
+            BODY,
+        ]
     )
     book = clean_markdown(md)
     assert len(book.chapters) == 4
@@ -85,8 +95,16 @@ def test_books_parts_and_an_epilogue_record_their_containers():
 
 
 def test_unnumbered_titled_sections_are_chapters_and_the_preface_is_reference():
-    md = "\n\n".join(["# PREFACE", "A word to the reader about this book, which is short.", "# The Garden", BODY,
-                      "# The Storm", BODY])
+    md = "\n\n".join(
+        [
+            "# PREFACE",
+            "A word to the reader about this book, which is short.",
+            "# The Garden",
+            BODY,
+            "# The Storm",
+            BODY,
+        ]
+    )
     book = clean_markdown(md)
     assert [c.title for c in book.chapters] == ["The Garden", "The Storm"]
     assert [r.kind for r in book.reference] == ["preface"]

@@ -45,10 +45,15 @@ def test_corrupt_epub(tmp_path, books_dir):
 
 def test_drm_epub(tmp_path):
     enc = '<encryption><EncryptedData><CipherData><CipherReference URI="OEBPS/chapter1.xhtml"/></CipherData></EncryptedData></encryption>'
-    drm = _zip(tmp_path / "drm.epub", {"mimetype": "application/epub+zip", "META-INF/container.xml": "<container/>", "META-INF/encryption.xml": enc})
+    drm = _zip(
+        tmp_path / "drm.epub",
+        {"mimetype": "application/epub+zip", "META-INF/container.xml": "<container/>", "META-INF/encryption.xml": enc},
+    )
     with pytest.raises(IngestError, match=r"drm.epub: ingest: DRM-protected EPUB"):
         ingest_book(drm)
-    rights = _zip(tmp_path / "adept.epub", {"mimetype": "x", "META-INF/container.xml": "<c/>", "META-INF/rights.xml": "<r/>"})
+    rights = _zip(
+        tmp_path / "adept.epub", {"mimetype": "x", "META-INF/container.xml": "<c/>", "META-INF/rights.xml": "<r/>"}
+    )
     with pytest.raises(IngestError, match="DRM-protected"):
         ingest_book(rights)
 
@@ -117,7 +122,9 @@ def test_gutenberg_plain_text(tmp_path):
 
 
 def test_header_metadata_markdown_bold():
-    meta = gutenberg_header_metadata("**Title**: The iron heel\n\n**Author**: Jack London\n\n**Release date**: May 3, 2006 \\[eBook \\#1164\\]")
+    meta = gutenberg_header_metadata(
+        "**Title**: The iron heel\n\n**Author**: Jack London\n\n**Release date**: May 3, 2006 \\[eBook \\#1164\\]"
+    )
     assert meta["title"] == "The iron heel" and meta["source_id"] == "gutenberg:1164"
 
 
@@ -149,7 +156,9 @@ def test_empty_epub_fails_clearly(tmp_path, counter):
     from novelcraft.prep.recipe import PrepRecipe
 
     path = _make_epub(tmp_path / "hollow.epub", ["<html><body><p></p></body></html>"])
-    with pytest.raises(NovelcraftError, match=r"hollow.epub: (ingest: the book has no text|structure: no detectable chapters)"):
+    with pytest.raises(
+        NovelcraftError, match=r"hollow.epub: (ingest: the book has no text|structure: no detectable chapters)"
+    ):
         prep_book(path, PrepRecipe(name="t", books=["x"]), counter)
 
 

@@ -170,8 +170,10 @@ def test_checkpointing_and_micro_batch_move_activations(qwen3_30b):
     base = _est(qwen3_30b, QLORA, tokens=4096)
     no_ckpt = _est(qwen3_30b, QLORA, "training.gradient_checkpointing=false", tokens=4096)
     mb2 = _est(qwen3_30b, QLORA, "training.micro_batch_size=2", tokens=4096)
+
     def act(e):
         return e.item("activations")
+
     assert act(no_ckpt) > 5 * act(base)  # every layer keeps its activations and its adapted expert stack
     assert 1.9 < act(mb2) / act(base) < 2.1
     assert base.item("weights") == no_ckpt.item("weights") == mb2.item("weights")
@@ -184,8 +186,10 @@ def test_token_counts_match_the_real_template(tiny_model, counter):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
+
     def count(msgs, **kw):
         return len(tok.apply_chat_template(msgs, tokenize=True, return_dict=True, **kw)["input_ids"])
+
     for line, (total, supervised) in zip(PEER.read_text(encoding="utf-8").splitlines(), record_lengths(PEER, counter)):
         msgs = json.loads(line)["messages"]
         assert total == count(msgs)

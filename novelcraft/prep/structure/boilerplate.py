@@ -37,8 +37,16 @@ _CREDIT = re.compile(
     r"html version by|updated:|credits?:|digitized by|proofread by|scanned by)",
     re.I,
 )
-_PG_TYPES = {"pgheader", "pg-header", "#pg-header", "pgfooter", "pg-footer", "#pg-footer", "pg-boilerplate",
-             "pgboilerplate"}
+_PG_TYPES = {
+    "pgheader",
+    "pg-header",
+    "#pg-header",
+    "pgfooter",
+    "pg-footer",
+    "#pg-footer",
+    "pg-boilerplate",
+    "pgboilerplate",
+}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .boilerplate import find_boilerplate
 from .candidates import Cand, find_candidates, paragraph_gap
 from .checks import cross_checks
 from .document import Document, Para
-from .headings import normalize
+from .headings import normalize, smart_title
 from .matter import content_kind, heading_kind, is_end_marker, type_kind
 from .outline import Outline, choose_outline
 from .sections import CleanBook, ReportItem, Section
@@ -41,8 +41,16 @@ def _units(doc: Document, cands: list[Cand], outline: Outline, start: int, end: 
             while stack and stack[-1].depth >= c.depth:
                 stack.pop()
             stack.append(c)
-        units.append(Unit(c.end, end, c, role, matter=getattr(c, "matter", None), containers=list(stack)
-                          if role != "container" else list(stack[:-1])))
+        units.append(
+            Unit(
+                c.end,
+                end,
+                c,
+                role,
+                matter=getattr(c, "matter", None),
+                containers=list(stack) if role != "container" else list(stack[:-1]),
+            )
+        )
         pos = c.end
     if not units:
         units.append(Unit(start, end, None, "lead"))
@@ -68,9 +76,10 @@ def _mark_back_matter(cands: list[Cand], outline: Outline, gap: int) -> None:
     befores = sorted(paras_before(c) for c in chapter_cands)
     typical_before = befores[len(befores) // 2]
     levels = [c.level for c in chapter_cands if c.level is not None]
-    for c in live[last + 1:]:
+    for c in live[last + 1 :]:
         stands_out = (c.level is not None and levels and c.level <= min(levels)) or (
-            c.level is None and paras_before(c) >= max(gap + 2, typical_before - 1))
+            c.level is None and paras_before(c) >= max(gap + 2, typical_before - 1)
+        )
         if _role(c, outline) == "sub" and c.family not in inside and stands_out:
             c.matter = "other"  # type: ignore[attr-defined]
             c.notes.append("after the last chapter, of a kind no chapter contains: back matter")
@@ -89,8 +98,9 @@ def _role(c: Cand, outline: Outline) -> str:
     return "sub"
 
 
-def structure_document(doc: Document, *, title: str | None = None, author: str | None = None,
-                       options: Options | None = None) -> CleanBook:
+def structure_document(
+    doc: Document, *, title: str | None = None, author: str | None = None, options: Options | None = None
+) -> CleanBook:
     """Chapters, containers and reference sections of ``doc`` (see the module docstring)."""
     opts = options or Options()
     paras = doc.paras
@@ -117,14 +127,20 @@ def structure_document(doc: Document, *, title: str | None = None, author: str |
                 kind = "end_marker"  # '[THE END OF VOLUME III]' closes a division, it does not open one
             if kind is None and title_norm and _names_book(_main_title(c.text), title_norm):
                 kind = "half_title"
+                if book.display_title is None and _letters(c.text) == _letters(title or ""):
+                    # the same title in the book's own typography ('Alice’s', 'The Iron Heel')
+                    book.display_title = smart_title(c.text.strip(" ."))
             c.matter = kind  # type: ignore[attr-defined]
         elif sem in ("contents", "gutenberg", "colophon", "license"):
             c.matter = sem  # type: ignore[attr-defined]
     _contents_entries(cands, paras)
     for c in cands:
         if c.decoy:
-            book.report.append(ReportItem(role="dropped", kind="not a heading", title=c.text[:60],
-                                          where=_where(paras, c.i), reason=c.decoy))
+            book.report.append(
+                ReportItem(
+                    role="dropped", kind="not a heading", title=c.text[:60], where=_where(paras, c.i), reason=c.decoy
+                )
+            )
     structural = [c for c in cands if not getattr(c, "matter", None)]
     outline = choose_outline(structural, paras, bp.start, bp.end)
     if opts.heading_pattern:
@@ -132,7 +148,7 @@ def structure_document(doc: Document, *, title: str | None = None, author: str |
         outline.notes.append(f"chapters cut at the recipe's heading pattern {opts.heading_pattern!r}")
     for n in outline.notes:
         book.report.append(ReportItem(role="note", reason=n))
-    _mark_back_matter(cands, outline, paragraph_gap(paras[bp.start:bp.end]) if doc.format != "epub" else 0)
+    _mark_back_matter(cands, outline, paragraph_gap(paras[bp.start : bp.end]) if doc.format != "epub" else 0)
     units = _units(doc, cands, outline, bp.start, bp.end)
     assign_units(book, doc, units, outline, opts, title, author, cands)
     for warning in cross_checks(doc, cands, units, outline):
@@ -189,11 +205,19 @@ def _contents_entries(cands: list[Cand], paras: list[Para]) -> None:
                     break
             elif content_kind(body, front=True, title=None, author=None) == "characters":
                 break  # a cast list: 'John Worthing, J.P.: Mr. George Alexander.'
-            elif not all(p.words <= 12 * p.lines and max(len(ln.split()) for ln in p.text.splitlines() or [""]) <= 12
-                         and (p.lines > 1 or p.words <= 12) for p in body):
+            elif not all(
+                p.words <= 12 * p.lines
+                and max(len(ln.split()) for ln in p.text.splitlines() or [""]) <= 12
+                and (p.lines > 1 or p.words <= 12)
+                for p in body
+            ):
                 break
             nxt.decoy = "an entry of the contents list"
             nxt.matter = None  # type: ignore[attr-defined]
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"\W+", "", normalize(text))
 
 
 def _names_book(heading: str, title: str) -> bool:
@@ -212,8 +236,16 @@ def _reference(book: CleanBook, paras: list[Para], a: int, b: int, kind: str, he
     if not body:
         return
     book.reference.append(Section(heading=heading, source_heading=heading, paragraphs=body, title=heading, kind=kind))
-    book.report.append(ReportItem(role="reference", kind=kind, title=heading, words=sum(len(t.split()) for t in body),
-                                  where=_where(paras, a), reason=reason))
+    book.report.append(
+        ReportItem(
+            role="reference",
+            kind=kind,
+            title=heading,
+            words=sum(len(t.split()) for t in body),
+            where=_where(paras, a),
+            reason=reason,
+        )
+    )
 
 
 def _number(book: CleanBook) -> None:

@@ -71,7 +71,10 @@ def _title_line(p: Para, text_format: bool) -> bool:
     t = p.text.strip()
     if is_caps(t):
         return True
-    return not text_format and is_titleish(t) and p.words <= 16
+    # in an EPUB a title below its number is a heading, capitals, or marked as a title; an italic address
+    # line under 'Letter 1' ('To Mrs. Saville, England.') is the letter's first line
+    marked = any("title" in t for t in p.types)
+    return not text_format and marked and is_titleish(t) and p.words <= 16
 
 
 def find_candidates(doc: Document, start: int, end: int) -> list[Cand]:
@@ -84,8 +87,14 @@ def find_candidates(doc: Document, start: int, end: int) -> list[Cand]:
     while i < end:
         p = paras[i]
         cand = _candidate(p, i, gap, text_format)
-        if cand is not None and text_format and cand.head is None and i > start and p.before <= 1 and \
-                re.search(r"[\w,;:]$", paras[i - 1].text.strip()):
+        if (
+            cand is not None
+            and text_format
+            and cand.head is None
+            and i > start
+            and p.before <= 1
+            and re.search(r"[\w,;:]$", paras[i - 1].text.strip())
+        ):
             cand = None  # the text above runs on into it: a letter's signature ("your obedient servant," / NAME)
         if cand is None:
             i += 1
@@ -106,7 +115,8 @@ def find_candidates(doc: Document, start: int, end: int) -> list[Cand]:
             close = after is not None and after.numbered and is_caps(paras[k].text)
         if cand.head is not None and not cand.head.title and k < end and close and _title_line(paras[k], text_format):
             nxt = paras[k].text.strip()
-            if parse_heading(nxt) is None or (paras[k].kind == "heading" and not parse_heading(nxt).numbered):
+            parsed = parse_heading(nxt)
+            if parsed is None or (paras[k].kind == "heading" and not parsed.numbered):
                 cand.title, j = re.sub(r"\s+", " ", nxt), k + 1
         elif cand.head is None and j < end and re.match(r"^\(.*\)$", paras[j].text.strip()) and _short(paras[j], 14):
             cand.title, j = paras[j].text.strip(), j + 1  # "THE STORY BEGUN BY ..." / "(of Clement's Inn...)"
@@ -115,6 +125,7 @@ def find_candidates(doc: Document, start: int, end: int) -> list[Cand]:
         out.append(cand)
         i = j
     _adopt_levels(out)
+    _adopt_layout(out)
     _mark_decoy_runs(paras, out, end)
     return out
 
@@ -131,6 +142,21 @@ def _adopt_levels(cands: list[Cand]) -> None:
             c.level = next(iter(levels[c.head.family]))
 
 
+def _adopt_layout(cands: list[Cand]) -> None:
+    """A title on the first line of a file has no blank lines above it to measure: it takes the layout of the
+    most common titles set like it (capitals, centring), so that the first story of a collection joins the
+    others."""
+    for c in cands:
+        if c.layout.startswith("b?"):
+            style = c.layout[2:]
+            same = collections.Counter(
+                x.layout
+                for x in cands
+                if x.layout[2:] == style and not x.layout.startswith("b?") and x.layout.startswith("b")
+            )
+            c.layout = same.most_common(1)[0][0] if same else f"b4{style}"
+
+
 def _candidate(p: Para, i: int, gap: int, text_format: bool) -> Cand | None:
     if p.kind in ("break", "figure", "note") or is_figure_residue(p):
         return None
@@ -141,8 +167,7 @@ def _candidate(p: Para, i: int, gap: int, text_format: bool) -> Cand | None:
         if p.words > 40:
             return None
         head = parse_heading(one_line)
-        return Cand(i, i + 1, one_line, head, head.title if head else None, p.level, True,
-                    layout=f"h{p.level or 0}")
+        return Cand(i, i + 1, one_line, head, head.title if head else None, p.level, True, layout=f"h{p.level or 0}")
     head = parse_heading(one_line) if _short(p, 60, 6, 400) else None
     if head is not None and head.label and head.number is not None and head.title and is_caps(head.title):
         pass  # "CHAPTER XXVII. WHEREIN IT IS SHOWN WHO MASTER PEDRO..." : a labelled number with a long capital title
@@ -158,9 +183,12 @@ def _candidate(p: Para, i: int, gap: int, text_format: bool) -> Cand | None:
         return Cand(i, i + 1, one_line, head, head.title, None, False, layout="numbered")
     if not _short(p):
         return None
-    stands_out = p.before > gap or p.centered or (not text_format and is_caps(one_line))
+    first_line = text_format and p.line <= 1 and is_caps(one_line)  # nothing above it to stand apart from
+    stands_out = p.before > gap or p.centered or (not text_format and is_caps(one_line)) or first_line
     if stands_out and is_titleish(one_line) and not re.search(r"[,;]$", one_line):
-        layout = f"b{min(p.before, 4)}{'c' if p.centered else ''}{'C' if is_caps(one_line) else ''}"
+        layout = (
+            f"b{'?' if first_line else min(p.before, 4)}{'c' if p.centered else ''}{'C' if is_caps(one_line) else ''}"
+        )
         return Cand(i, i + 1, one_line, head, None, None, False, layout=layout)
     return None
 
@@ -169,6 +197,7 @@ def _mark_decoy_runs(paras: list[Para], cands: list[Cand], end: int) -> None:
     """Consecutive candidates of one family with (almost) no text between them: a contents list. And a numbered
     heading with almost no text that comes back later, same number and title, with its chapter: its entry in
     the contents."""
+
     def words_between(a: Cand, b_start: int) -> int:
         return sum(paras[k].words for k in range(a.end, b_start) if paras[k].kind != "break")
 
@@ -182,8 +211,8 @@ def _mark_decoy_runs(paras: list[Para], cands: list[Cand], end: int) -> None:
             continue  # untitled numbers repeat in every part of a book: only a title identifies a chapter
         key = (c.family[:2], c.head.number, " ".join(re.sub(r"[^\w ]+", " ", normalize(c.title or "")).split()[:4]))
         # a contents entry says little before the next heading; its chapter says a lot before the next chapter
-        said = words_between(c, cands[k + 1].i if k + 1 < len(cands) else end)
-        if key in later and said < 250 and said < 0.25 * later[key]:
+        told = words_between(c, cands[k + 1].i if k + 1 < len(cands) else end)
+        if key in later and told < 250 and told < 0.25 * later[key]:
             c.decoy = "contents entry: the same heading comes back later with its text"
         else:
             later[key] = words_between(c, to_family)
@@ -196,16 +225,17 @@ def _mark_decoy_runs(paras: list[Para], cands: list[Cand], end: int) -> None:
         seen: set[tuple] = set()
         while m < len(cands) and said[m] < 40:
             c = cands[m]
-            key = (c.family, c.head.number if c.head else None, normalize(c.text)[:30])
-            if key in seen and m - k >= 4:
+            entry = (c.family, c.head.number if c.head else None, normalize(c.text)[:30])
+            if entry in seen and m - k >= 4:
                 break  # the list is over: the book itself starts again from its first heading
-            seen.add(key)
+            seen.add(entry)
             m += 1
         if m - k >= 4:
             # the headings that lead into the text (a part, then its first chapter) are real: new kinds, or marked up
             tail = m
-            while tail > k and (cands[tail - 1].strong or
-                                sum(1 for c in cands[k:m] if c.family == cands[tail - 1].family) == 1):
+            while tail > k and (
+                cands[tail - 1].strong or sum(1 for c in cands[k:m] if c.family == cands[tail - 1].family) == 1
+            ):
                 tail -= 1
             for c in cands[k:tail]:
                 c.decoy = c.decoy or "contents list: a run of headings with no text between them"
@@ -217,7 +247,11 @@ def _mark_decoy_runs(paras: list[Para], cands: list[Cand], end: int) -> None:
         while m < len(cands) and cands[m].family == run[-1].family and words_between(run[-1], cands[m].i) < 25:
             a, b = run[-1].head, cands[m].head
             if any(normalize(c.text) == normalize(cands[m].text) for c in run) or (
-                a is not None and b is not None and a.number is not None and b.number is not None and b.number <= a.number
+                a is not None
+                and b is not None
+                and a.number is not None
+                and b.number is not None
+                and b.number <= a.number
             ):
                 break  # the same heading again, or numbers going back: the list is over ("— III —" / "— I —")
             run.append(cands[m])

@@ -23,8 +23,14 @@ def number_skips(units: list[Unit]) -> list[str]:
         if u.role != "chapter" or c is None or c.head is None or c.head.number is None or c.head.number < 0:
             continue
         path = [id(x) for x in u.containers]
-        if prev is not None and prev.head is not None and prev.head.number is not None and path == prev_path and \
-                prev.family == c.family and c.head.number not in (prev.head.number + 1, 1, 2):
+        if (
+            prev is not None
+            and prev.head is not None
+            and prev.head.number is not None
+            and path == prev_path
+            and prev.family == c.family
+            and c.head.number not in (prev.head.number + 1, 1, 2)
+        ):
             out.append(f"chapter numbers skip: {c.text!r} follows {prev.text!r}")
         prev, prev_path = c, path
     return out

@@ -74,11 +74,17 @@ def decode_text(data: bytes, source: str, encoding: str | None = None) -> Decode
             try:
                 return Decoded(text=data.decode(codec), encoding=codec, reason="byte-order mark")
             except UnicodeDecodeError as exc:
-                raise IngestError(f"has a {codec} byte-order mark but is not {codec} ({exc.reason} at byte "
-                                  f"{exc.start})", path=source, step="ingest") from None
+                raise IngestError(
+                    f"has a {codec} byte-order mark but is not {codec} ({exc.reason} at byte {exc.start})",
+                    path=source,
+                    step="ingest",
+                ) from None
     if b"\x00" in data[:65536]:
-        raise IngestError("not a text file: it holds NUL bytes (a binary file, or UTF-16 without a byte-order mark)",
-                          path=source, step="ingest")
+        raise IngestError(
+            "not a text file: it holds NUL bytes (a binary file, or UTF-16 without a byte-order mark)",
+            path=source,
+            step="ingest",
+        )
     try:
         return Decoded(text=data.decode("utf-8"), encoding="utf-8", reason="valid UTF-8")
     except UnicodeDecodeError:
@@ -86,16 +92,22 @@ def decode_text(data: bytes, source: str, encoding: str | None = None) -> Decode
     share, valid, invalid = _utf8_share(data)
     if valid >= 20 and share >= _UTF8_SHARE:
         text = data.decode("utf-8", errors="replace")
-        return Decoded(text=text, encoding="utf-8", reason=f"UTF-8 with {invalid} undecodable bytes replaced",
-                       replaced=invalid)
+        return Decoded(
+            text=text, encoding="utf-8", reason=f"UTF-8 with {invalid} undecodable bytes replaced", replaced=invalid
+        )
     high = {b for b in data if 0x80 <= b <= 0x9F}
     if high and not high & _CP1252_UNDEFINED:
-        return Decoded(text=data.decode("cp1252"), encoding="cp1252",
-                       reason="not UTF-8; its bytes 0x80-0x9F are cp1252 punctuation (latin-1 would make them "
-                       "control characters)")
+        return Decoded(
+            text=data.decode("cp1252"),
+            encoding="cp1252",
+            reason="not UTF-8; its bytes 0x80-0x9F are cp1252 punctuation (latin-1 would make them control characters)",
+        )
     if not high:
-        return Decoded(text=data.decode("latin-1"), encoding="latin-1",
-                       reason="not UTF-8; no byte in 0x80-0x9F, so latin-1 and cp1252 agree")
+        return Decoded(
+            text=data.decode("latin-1"),
+            encoding="latin-1",
+            reason="not UTF-8; no byte in 0x80-0x9F, so latin-1 and cp1252 agree",
+        )
     try:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - a core dependency
@@ -103,8 +115,11 @@ def decode_text(data: bytes, source: str, encoding: str | None = None) -> Decode
     else:
         best = from_bytes(data).best()
     if best is not None and best.percent_chaos <= 0.05:
-        return Decoded(text=str(best), encoding=best.encoding,
-                       reason=f"detected by charset-normalizer (chaos {best.percent_chaos:.2f})")
+        return Decoded(
+            text=str(best),
+            encoding=best.encoding,
+            reason=f"detected by charset-normalizer (chaos {best.percent_chaos:.2f})",
+        )
     raise IngestError(
         "cannot decide the text encoding: not UTF-8, holds bytes that cp1252 leaves undefined "
         f"({', '.join(f'0x{b:02x}' for b in sorted(high & _CP1252_UNDEFINED))}), and no other encoding decodes it "

@@ -24,9 +24,42 @@ from .document import Document, Para, TocEntry
 XHTML = "{http://www.w3.org/1999/xhtml}"
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
 _BLOCK = {
-    "p", "div", "section", "article", "aside", "header", "footer", "main", "blockquote", "li", "ol", "ul", "dl",
-    "dt", "dd", "table", "tbody", "thead", "tr", "td", "th", "figure", "figcaption", "pre", "address", "center",
-    "hgroup", "nav", "body", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "p",
+    "div",
+    "section",
+    "article",
+    "aside",
+    "header",
+    "footer",
+    "main",
+    "blockquote",
+    "li",
+    "ol",
+    "ul",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tbody",
+    "thead",
+    "tr",
+    "td",
+    "th",
+    "figure",
+    "figcaption",
+    "pre",
+    "address",
+    "center",
+    "hgroup",
+    "nav",
+    "body",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
 }
 _SKIP = {"script", "style", "head", "title", "svg", "math"}
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
@@ -73,9 +106,13 @@ class _Inline:
             alt = (el.get("alt") or "").strip()
             if len(alt) == 1 and alt.isalpha():
                 self.parts.append(alt)  # an image drop cap with its letter as alt text
-        elif tag == "a" and types & _NOTEREF or tag == "sup" and el.find(f"{XHTML}a") is not None and len(
-            "".join(el.itertext()).strip()
-        ) <= 4:
+        elif (
+            tag == "a"
+            and types & _NOTEREF
+            or tag == "sup"
+            and el.find(f"{XHTML}a") is not None
+            and len("".join(el.itertext()).strip()) <= 4
+        ):
             pass  # a footnote reference: the note's text is kept with the notes, not in the sentence
         else:
             mark = "*" if tag in ("em", "i", "cite", "dfn", "var") else "**" if tag in ("strong", "b") else ""
@@ -88,7 +125,7 @@ class _Inline:
             text = "".join(inner.parts)
             if mark and text.strip():
                 lead = text[: len(text) - len(text.lstrip())]
-                trail = text[len(text.rstrip()):]
+                trail = text[len(text.rstrip()) :]
                 self.parts.append(f"{lead}{mark}{text.strip()}{mark}{trail}")
             else:
                 self.parts.append(text)
@@ -144,7 +181,9 @@ class _Walker:
             kind = "note"
         elif "\n" in text:
             kind = "verse"
-        para_types = list(types) + (["internal-links"] if links[0] and links[0] >= max(2, len(text.split()) // 12) else [])
+        para_types = list(types) + (
+            ["internal-links"] if links[0] and links[0] >= max(2, len(text.split()) // 12) else []
+        )
         self._emit(Para(text=text, kind=kind, level=level, types=para_types, file=self.file, lines=lines))
 
     def walk(self, el: etree._Element, types: list[str]) -> None:
@@ -180,8 +219,15 @@ class _Walker:
     def _flush(self, run: _Inline, types: list[str]) -> None:
         text = run.text()
         if text:
-            self._emit(Para(text=text, kind="verse" if "\n" in text else "p", types=list(types), file=self.file,
-                            lines=text.count("\n") + 1))
+            self._emit(
+                Para(
+                    text=text,
+                    kind="verse" if "\n" in text else "p",
+                    types=list(types),
+                    file=self.file,
+                    lines=text.count("\n") + 1,
+                )
+            )
 
 
 def _parse_xml(data: bytes, name: str, source: Path) -> etree._Element:
@@ -209,8 +255,9 @@ def _resolve(base: str, href: str) -> tuple[str, str | None]:
     return full, frag or None
 
 
-def _toc(zf: zipfile.ZipFile, opf_path: str, opf: etree._Element, manifest: dict[str, tuple[str, str, str]],
-         source: Path) -> list[tuple[str, int, str, str | None, str]]:
+def _toc(
+    zf: zipfile.ZipFile, opf_path: str, opf: etree._Element, manifest: dict[str, tuple[str, str, str]], source: Path
+) -> list[tuple[str, int, str, str | None, str]]:
     """(label, depth, file, fragment, href) of the navigation: the EPUB 3 nav, else the NCX."""
     nav = next((href for href, _mt, props in manifest.values() if "nav" in props.split()), None)
     out: list[tuple[str, int, str, str | None, str]] = []

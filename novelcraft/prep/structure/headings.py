@@ -33,21 +33,50 @@ for canon, words in {
 }.items():
     for w in words.split():
         LABELS[w] = canon
-RANK = {"volume": 0, "book": 1, "part": 1, "epoch": 1, "act": 2, "scene": 4, "chapter": 4, "letter": 4, "stave": 4,
-        "canto": 4, "section": 5, "story": 4, "episode": 4, "fit": 4, "epilogue": 1, "prologue": 1}
+RANK = {
+    "volume": 0,
+    "book": 1,
+    "part": 1,
+    "epoch": 1,
+    "act": 2,
+    "scene": 4,
+    "chapter": 4,
+    "letter": 4,
+    "stave": 4,
+    "canto": 4,
+    "section": 5,
+    "story": 4,
+    "episode": 4,
+    "fit": 4,
+    "epilogue": 1,
+    "prologue": 1,
+}
 
 #: unnumbered headings that belong to the narrative itself
 NARRATIVE_WORDS = {
-    "prologue": "prologue", "prolog": "prologue", "prelude": "prelude", "vorspiel": "prelude",
-    "epilogue": "epilogue", "epilog": "epilogue", "épilogue": "epilogue", "finale": "finale",
-    "chorus": "chorus", "interlude": "interlude", "postlude": "postlude", "induction": "prologue",
+    "prologue": "prologue",
+    "prolog": "prologue",
+    "prelude": "prelude",
+    "vorspiel": "prelude",
+    "epilogue": "epilogue",
+    "epilog": "epilogue",
+    "épilogue": "epilogue",
+    "finale": "finale",
+    "chorus": "chorus",
+    "interlude": "interlude",
+    "postlude": "postlude",
+    "induction": "prologue",
 }
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-          "sixteen seventeen eighteen nineteen").split()
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
-_ORD_UNITS = ("zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-              "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth").split()
+_ORD_UNITS = (
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth"
+).split()
 _ORD_TENS = "twentieth thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth".split()
 
 WORD_NUMBERS: dict[str, int] = {}
@@ -64,19 +93,87 @@ for t, (tw, to) in enumerate(zip(_TENS, _ORD_TENS), start=2):
             WORD_NUMBERS[f"{tw}{sep}{_UNITS[u]}"] = 10 * t + u
             ORDINALS[f"{tw}{sep}{_ORD_UNITS[u]}"] = 10 * t + u
 # German and French
-for w, n in {"eins": 1, "ein": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8,
-             "neun": 9, "zehn": 10, "un": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
-             "huit": 8, "neuf": 9, "dix": 10}.items():
+for w, n in {
+    "eins": 1,
+    "ein": 1,
+    "zwei": 2,
+    "drei": 3,
+    "vier": 4,
+    "fünf": 5,
+    "sechs": 6,
+    "sieben": 7,
+    "acht": 8,
+    "neun": 9,
+    "zehn": 10,
+    "un": 1,
+    "deux": 2,
+    "trois": 3,
+    "quatre": 4,
+    "cinq": 5,
+    "six": 6,
+    "sept": 7,
+    "huit": 8,
+    "neuf": 9,
+    "dix": 10,
+}.items():
     WORD_NUMBERS.setdefault(w, n)
-for w, n in {"erste": 1, "erstes": 1, "erster": 1, "zweite": 2, "zweites": 2, "zweiter": 2, "dritte": 3,
-             "drittes": 3, "dritter": 3, "vierte": 4, "viertes": 4, "vierter": 4, "fünfte": 5, "fünftes": 5,
-             "fünfter": 5, "sechste": 6, "sechstes": 6, "siebente": 7, "siebte": 7, "siebentes": 7, "achte": 8,
-             "achtes": 8, "neunte": 9, "neuntes": 9, "zehnte": 10, "zehntes": 10, "premier": 1, "première": 1,
-             "premiere": 1, "deuxième": 2, "deuxieme": 2, "second": 2, "seconde": 2, "troisième": 3, "troisieme": 3,
-             "quatrième": 4, "quatrieme": 4, "cinquième": 5, "cinquieme": 5, "sixième": 6, "sixieme": 6,
-             "septième": 7, "septieme": 7, "huitième": 8, "huitieme": 8, "neuvième": 9, "neuvieme": 9,
-             "dixième": 10, "dixieme": 10, "last": -1, "final": -1, "letzte": -1, "letztes": -1,
-             "dernier": -1, "dernière": -1}.items():
+for w, n in {
+    "erste": 1,
+    "erstes": 1,
+    "erster": 1,
+    "zweite": 2,
+    "zweites": 2,
+    "zweiter": 2,
+    "dritte": 3,
+    "drittes": 3,
+    "dritter": 3,
+    "vierte": 4,
+    "viertes": 4,
+    "vierter": 4,
+    "fünfte": 5,
+    "fünftes": 5,
+    "fünfter": 5,
+    "sechste": 6,
+    "sechstes": 6,
+    "siebente": 7,
+    "siebte": 7,
+    "siebentes": 7,
+    "achte": 8,
+    "achtes": 8,
+    "neunte": 9,
+    "neuntes": 9,
+    "zehnte": 10,
+    "zehntes": 10,
+    "premier": 1,
+    "première": 1,
+    "premiere": 1,
+    "deuxième": 2,
+    "deuxieme": 2,
+    "second": 2,
+    "seconde": 2,
+    "troisième": 3,
+    "troisieme": 3,
+    "quatrième": 4,
+    "quatrieme": 4,
+    "cinquième": 5,
+    "cinquieme": 5,
+    "sixième": 6,
+    "sixieme": 6,
+    "septième": 7,
+    "septieme": 7,
+    "huitième": 8,
+    "huitieme": 8,
+    "neuvième": 9,
+    "neuvieme": 9,
+    "dixième": 10,
+    "dixieme": 10,
+    "last": -1,
+    "final": -1,
+    "letzte": -1,
+    "letztes": -1,
+    "dernier": -1,
+    "dernière": -1,
+}.items():
     ORDINALS.setdefault(w, n)
 
 _ROMAN = re.compile(r"^(?=[ivxlcdm]+$)m{0,4}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$", re.I)
@@ -114,8 +211,11 @@ class Heading:
         """Headings of one family number one sequence: same label, same number style."""
         if self.label:  # CHAPTER I ... CHAPTER THE LAST, Chapter 1 ... Chapter Twelve: one sequence
             return self.label, "none" if self.number is None else "number"
-        style = self.style if self.style in ("bracket", "dashed", "roman") else (
-            "none" if self.number is None else "number")
+        style = (
+            self.style
+            if self.style in ("bracket", "dashed", "roman")
+            else ("none" if self.number is None else "number")
+        )
         return self.label, style
 
 
@@ -162,10 +262,10 @@ def parse_heading(text: str) -> Heading | None:
     # [ 1 ]   — I —   - 12 -
     m = re.match(r"^[\[(]\s*(\d{1,4}|[ivxlcdm]{1,9})\s*[\])]\.?(.*)$", low)
     if m and (n := _number_of(m.group(1))[0]) is not None:
-        return Heading(None, n, "bracket", _title(raw[m.start(2):]))
+        return Heading(None, n, "bracket", _title(raw[m.start(2) :]))
     m = re.match(r"^[—–\-]+\s*(\d{1,4}|[ivxlcdm]{1,9})\s*[—–\-]+(.*)$", low)
     if m and (n := _number_of(m.group(1))[0]) is not None:
-        return Heading(None, n, "dashed", _title(raw[m.start(2):]))
+        return Heading(None, n, "dashed", _title(raw[m.start(2) :]))
     words = low.split(" ")
     # LABEL NUMBER title / LABEL THE ORDINAL title
     first = words[0].rstrip(".:")
@@ -181,7 +281,7 @@ def parse_heading(text: str) -> Heading | None:
                 consumed = len(" ".join(words[: len(words) - len(rest_words) + size]))
                 return Heading(label, n, style, _title(raw[consumed:]))
         if len(words) == 1 or (NARRATIVE_WORDS.get(first) and len(words) <= 8):
-            return Heading(label, None, "none", _title(raw[len(words[0]):]), NARRATIVE_WORDS.get(first))
+            return Heading(label, None, "none", _title(raw[len(words[0]) :]), NARRATIVE_WORDS.get(first))
         return None
     # ORDINAL LABEL title: "FIRST ACT", "THE SECOND EPOCH", "Erstes Kapitel", "PREMIÈRE PARTIE"
     lead = 1 if words[0] in ("the", "das", "der", "die", "le", "la") and len(words) >= 3 else 0
@@ -194,8 +294,8 @@ def parse_heading(text: str) -> Heading | None:
     m = re.match(r"^(\d{1,4}|[ivxlcdm]{1,9})(?:\.|(?=\s)|$)(.*)$", low)
     if m:
         n, style = _number_of(m.group(1))
-        rest = raw[m.start(2):]
-        if n is not None and (not rest.strip() or raw[len(m.group(1)):][:1] in ".:" or rest[:2].strip() in "—–-:"):
+        rest = raw[m.start(2) :]
+        if n is not None and (not rest.strip() or raw[len(m.group(1)) :][:1] in ".:" or rest[:2].strip() in "—–-:"):
             return Heading(None, n, style, _title(rest))
     lead = 1 if words[0] == "the" and len(words) >= 2 else 0
     word = words[lead].rstrip(".:")
@@ -221,14 +321,55 @@ def is_titleish(text: str) -> bool:
         return True
     if re.search(r"[.!?]\s+[a-z]", t):
         return False
-    small = {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
-             "with", "de", "la", "le", "der", "die", "das", "und"}
+    small = {
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "de",
+        "la",
+        "le",
+        "der",
+        "die",
+        "das",
+        "und",
+    }
     caps = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha() or w.lower() in small)
     return caps / len(words) >= 0.8 and words[0][:1].isupper()
 
 
-_SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
-                "with"}
+_SMALL_WORDS = {
+    "a",
+    "an",
+    "and",
+    "as",
+    "at",
+    "but",
+    "by",
+    "for",
+    "from",
+    "in",
+    "into",
+    "of",
+    "on",
+    "or",
+    "the",
+    "to",
+    "with",
+}
 
 
 _ROMAN_WORD = re.compile(r"^[ivxlcdm]+$")
@@ -263,5 +404,16 @@ def smart_title(text: str) -> str:
 def _roman_ok(word: str) -> bool:
     """A well-formed roman numeral, so that 'mix' or 'did' stay words."""
     return re.fullmatch(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})", word) is not None and word not in {
-        "mix", "dim", "mid", "lid", "mill", "dill", "ill", "mi", "di", "li", "cc", "dc"
+        "mix",
+        "dim",
+        "mid",
+        "lid",
+        "mill",
+        "dill",
+        "ill",
+        "mi",
+        "di",
+        "li",
+        "cc",
+        "dc",
     }

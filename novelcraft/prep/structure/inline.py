@@ -12,8 +12,11 @@ from .document import Para
 _ILLUSTRATION = re.compile(r"\[\s*(?:illustration|ill\.|image|picture|figure|frontispiece|sidenote)\b[^\]]*\]", re.I)
 _BRACE_ILLUSTRATION = re.compile(r"\{\s*(?:illustration|image)[^}]*\}", re.I)
 _IMAGE_FILE = re.compile(r"\b[\w@.-]+\.(?:jpe?g|png|gif|svg|tiff?|bmp)\b(?:\s*\(\d+\s*[kKmM]\))?", re.I)
-_IMAGE_ONLY = re.compile(r"^\W*(?:full\s*size|enlarge|larger image|\[?\s*image\s*\]?|\d{3,5}[a-z]?|"
-                         r"(?:[\w@.-]+\.(?:jpe?g|png|gif|svg)\b(?:\s*\(\d+\s*k\))?\W*)+)\W*$", re.I)
+_IMAGE_ONLY = re.compile(
+    r"^\W*(?:full\s*size|enlarge|larger image|\[?\s*image\s*\]?|\d{3,5}[a-z]?|"
+    r"(?:[\w@.-]+\.(?:jpe?g|png|gif|svg)\b(?:\s*\(\d+\s*k\))?\W*)+)\W*$",
+    re.I,
+)
 _PAGE = re.compile(r"\{\s*(?:pg\.?|p\.|page)?\s*\d{1,4}\s*\}|\[\s*(?:pg\.?|p\.|page)\s*\d{1,4}\s*\]", re.I)
 _NOTE_MARK = re.compile(r"[ \t]*\[\s*(?:\d{1,3}[a-z]?|[*†‡§])\s*\]")
 #: a note number glued to the end of a word or sentence ("shade.300", "s'en va.70")

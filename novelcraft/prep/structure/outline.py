@@ -140,8 +140,9 @@ def ancestors(families: set[Family], parents: dict[Family, set[Family]]) -> set[
     return out
 
 
-def _coverage(cands: list[Cand], families: set[Family], depth: dict[Family, int], paras: list[Para],
-              start: int, end: int) -> float:
+def _coverage(
+    cands: list[Cand], families: set[Family], depth: dict[Family, int], paras: list[Para], start: int, end: int
+) -> float:
     """Share of the text in ``paras[start:end]`` that lies in divisions opened by ``families``."""
     live = [c for c in cands if not c.decoy]
     total = _words(paras, start, end) or 1
@@ -151,7 +152,7 @@ def _coverage(cands: list[Cand], families: set[Family], depth: dict[Family, int]
         if c.family not in families:
             continue
         stop = end
-        for nxt in live[k + 1:]:
+        for nxt in live[k + 1 :]:
             if nxt.family in families or depth.get(nxt.family, 99) <= level:
                 stop = nxt.i
                 break
@@ -169,8 +170,11 @@ def choose_outline(cands: list[Cand], paras: list[Para], start: int, end: int) -
     for c in live:
         by_family[c.family].append(c)
     notes: list[str] = []
-    numbered = {f: cs for f, cs in by_family.items() if f[1] not in ("none",) and f[0] != "title"
-                and any(c.numbered for c in cs)}
+    numbered = {
+        f: cs
+        for f, cs in by_family.items()
+        if f[1] not in ("none",) and f[0] != "title" and any(c.numbered for c in cs)
+    }
     good = {f for f, cs in numbered.items() if len(cs) >= 2 and sequence_quality(cs) >= 0.6}
     for f in sorted(set(numbered) - good, key=str):
         if len(numbered[f]) >= 2:

@@ -99,8 +99,9 @@ def read_text(text: str, *, markdown: bool = False, encoding: str | None = None)
     for (start, before, lines), indent in zip(paragraphs, indents):
         first = lines[0].strip()
         if markdown and len(lines) == 1 and (m := _ATX.match(first)):
-            paras.append(Para(text=m.group(2).strip(), kind="heading", level=len(m.group(1)), before=before,
-                              line=start))
+            paras.append(
+                Para(text=m.group(2).strip(), kind="heading", level=len(m.group(1)), before=before, line=start)
+            )
             continue
         if len(lines) == 1 and _RULE.match(first):
             paras.append(Para(text="* * *", kind="break", before=before, indent=indent, line=start))
@@ -109,10 +110,17 @@ def read_text(text: str, *, markdown: bool = False, encoding: str | None = None)
         body = "\n".join(ln.strip() for ln in lines) if verse else " ".join(ln.strip() for ln in lines)
         body = _STRAY_TAG.sub(" ", body)
         body = _ITALIC.sub(r"*\1*", re.sub(r"[ \u00a0]{2,}", "  ", body) if verse else re.sub(r"\s+", " ", body))
-        paras.append(Para(
-            text=body, kind="verse" if verse else "p", before=before, indent=max(0, indent - base_indent),
-            centered=len(lines) <= 2 and _centered(lines[0], indent, width, base_indent), lines=len(lines),
-            line=start,
-        ))
-    return Document(format="markdown" if markdown else "gutenberg-text", paras=paras, encoding=encoding,
-                    wrap_width=width)
+        paras.append(
+            Para(
+                text=body,
+                kind="verse" if verse else "p",
+                before=before,
+                indent=max(0, indent - base_indent),
+                centered=len(lines) <= 2 and _centered(lines[0], indent, width, base_indent),
+                lines=len(lines),
+                line=start,
+            )
+        )
+    return Document(
+        format="markdown" if markdown else "gutenberg-text", paras=paras, encoding=encoding, wrap_width=width
+    )

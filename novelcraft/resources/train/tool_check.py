@@ -112,7 +112,19 @@ def _swift_tuner_check(tuner_type: str, plugins: list) -> dict:
     from swift.tuner_plugin import tuners_map
     from swift.utils import import_external_file
 
-    builtin = {"lora", "full", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft", "reft", "bone"}
+    builtin = {
+        "lora",
+        "full",
+        "longlora",
+        "adalora",
+        "llamapro",
+        "adapter",
+        "vera",
+        "boft",
+        "fourierft",
+        "reft",
+        "bone",
+    }
     builtin |= {k for k, cls in tuners_map.items() if cls.__module__.startswith("swift.")}
     own = set()
     for plugin in [plugins] if isinstance(plugins, str) else plugins:
@@ -123,7 +135,8 @@ def _swift_tuner_check(tuner_type: str, plugins: list) -> dict:
     if tuner_type not in builtin | own:
         return {
             "ok": False,
-            "error": f"tuner_type {tuner_type!r} is neither a swift tuner nor registered by the config's external_plugins",
+            "error": f"tuner_type {tuner_type!r} is neither a swift tuner nor registered by the config's "
+            "external_plugins",
             "dropped": [],
         }
     return {"ok": True, "error": None, "dropped": []}
