@@ -42,8 +42,8 @@ class _Builder:
         self.book, self.doc, self.paras, self.opts, self.cands = book, doc, doc.paras, opts, cands
         self.title, self.author = title, author
         self.glued = count_glued_notes(doc.paras) >= 3
-        self.pending: list[str] = []
-        self.where_heading = ""  # the heading of the chapter being built: where its footnotes come from  # paragraphs of a prologue waiting for the next chapter
+        self.pending: list[str] = []  # paragraphs of a prologue waiting for the next chapter
+        self.where_heading = ""  # the heading of the chapter being built: where its footnotes come from
         self.median_chapter_words = 0.0
 
     # -- text ---------------------------------------------------------------------------------------------

@@ -1,100 +1,60 @@
 """Every book of the structure corpus (``tests/data/corpus``: 25 real books of hard shapes) against its truth:
 chapter count, first and last chapter headings and containers, first and last narrative words, and no
 residue (illustration markers, image names, page numbers, Gutenberg text, control characters) in the
-narrative."""
+narrative (:mod:`novelcraft.prep.structure.truth`)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from novelcraft.prep.ingest import ingest_book
 from novelcraft.prep.structure.build import structure_document
-from novelcraft.prep.structure.sections import CleanBook, Section
+from novelcraft.prep.structure.sections import CleanBook
+from novelcraft.prep.structure.truth import ChapterText, TruthEntry, chapter_texts, score
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
-TRUTH = json.loads((CORPUS / "truth.json").read_text(encoding="utf-8"))
-
-#: what must never reach the narrative
-RESIDUE = {
-    "illustration marker": r"\[(?:Illustration|Image|Figure)\b",
-    "image file name": r"\b[\w-]+\.(?:jpe?g|png|gif|svg)\b",
-    "image placeholder": r"^\d{4}m$",
-    "page number": r"\[(?:Pg|Page|p\.)\s*\d+\]|\{\d+\}",
-    "Gutenberg text": r"Project Gutenberg|gutenberg\.org|\*\*\* ?(?:START|END) OF",
-    "control character": r"[\x80-\x9f]",
-    "glued note number": r"[a-z]{3}[.,;:!?]\d{1,3}(?:\s|$)",
-}
-
-
-def words(text: str) -> str:
-    """Lower-case words only: what a truth string and our text must share."""
-    text = text.replace("\u2060", "").replace("_", "").replace("*", "")
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-def outline_line(ch: Section) -> str:
-    return words(" ".join([*ch.containers, ch.source_heading, ch.title or ""]))
-
-
-def truth_segments(title: str) -> list[str]:
-    """The parts of a truth title ('PART ONE—The Old Buccaneer / 1 / The Old Sea-dog') that name headings;
-    a parenthesised remark ('(followed by FINALE.)') is not one."""
-    if title.startswith("("):
-        return []
-    return [w for seg in title.split(" / ") if (w := words(re.sub(r"\([^)]*\)", " ", seg)))]
-
+TRUTH = [TruthEntry.model_validate(t) for t in json.loads((CORPUS / "truth.json").read_text(encoding="utf-8"))]
+IDS = [Path(t.file).stem for t in TRUTH]
 
 _BOOKS: dict[str, CleanBook] = {}
 
 
-def structured(entry: dict) -> CleanBook:
-    if entry["file"] not in _BOOKS:
-        raw = ingest_book(CORPUS / entry["file"])
-        _BOOKS[entry["file"]] = structure_document(raw.document, title=raw.meta.title, author=raw.meta.author)
-    return _BOOKS[entry["file"]]
+def structured(entry: TruthEntry) -> CleanBook:
+    if entry.file not in _BOOKS:
+        raw = ingest_book(CORPUS / entry.file)
+        _BOOKS[entry.file] = structure_document(raw.document, title=raw.meta.title, author=raw.meta.author)
+    return _BOOKS[entry.file]
 
 
-@pytest.mark.parametrize("entry", TRUTH, ids=[Path(t["file"]).stem for t in TRUTH])
-def test_book_matches_its_truth(entry: dict) -> None:
-    book = structured(entry)
-    assert len(book.chapters) == entry["chapters"]
-    narrative = words(" ".join(" ".join(c.paragraphs) for c in book.chapters))
-    first, last = words(entry["first_words"]), words(entry["last_words"])
-    if "dropcap-image-missing-first-letter" in entry["shape"]:
-        first = first.split(" ", 1)[0][1:] + " " + first.split(" ", 1)[1]  # the letter is an image the EPUB lacks
-    # the narrative opens with the first words (after the headings of a joined prelude or a chapter's argument)
-    assert first[:80] in narrative[:2000], narrative[:200]
-    # and ends with the last: nothing after them but a play's closing stage direction ('Exeunt', 'TABLEAU')
-    tail = last[-80:]
-    assert tail in narrative[-(len(tail) + 20) :], narrative[-200:]
-    for chapter, key in ((book.chapters[0], "first_title"), (book.chapters[-1], "last_title")):
-        got = outline_line(chapter)
-        for seg in truth_segments(entry[key]):
-            assert seg in got, f"{key}: {seg!r} not in {got!r}"
+@pytest.mark.parametrize("entry", TRUTH, ids=IDS)
+def test_book_matches_its_truth(entry: TruthEntry) -> None:
+    got = score(chapter_texts(structured(entry)), entry)
+    assert got.count_ok, (got.chapters, got.expected)
+    assert got.first_title and got.last_title, got
+    assert got.first_words and got.last_words, got
+    assert not got.residue, got.residue
+    assert got.exact
 
 
-@pytest.mark.parametrize("entry", TRUTH, ids=[Path(t["file"]).stem for t in TRUTH])
-def test_no_residue_in_the_narrative(entry: dict) -> None:
-    book = structured(entry)
-    found = []
-    for ch in book.chapters:
-        for para in ch.paragraphs:
-            for what, pattern in RESIDUE.items():
-                if m := re.search(pattern, para, re.M):
-                    found.append(f"{what}: ...{para[max(0, m.start() - 30) : m.end() + 20]}...")
-    assert not found, found[:5]
+def test_the_score_fails_what_it_should() -> None:
+    """The checks are not vacuous: a chapter missing, a licence left in, the first words cut all fail."""
+    entry = next(t for t in TRUTH if t.file.endswith("great-gatsby.txt"))
+    chapters = chapter_texts(structured(entry))
+    assert score(chapters, entry).exact
+    assert not score(chapters[1:], entry).exact
+    licence = ChapterText(headings=["IX"], text=chapters[-1].text + "\n\nEnd of the Project Gutenberg EBook")
+    assert score(chapters[:-1] + [licence], entry).residue == {"Gutenberg text": 1}
+    cut = ChapterText(headings=chapters[0].headings, text=chapters[0].text[400:])
+    assert not score([cut, *chapters[1:]], entry).first_words
 
 
-def test_front_and_back_matter_never_trained_are_classified() -> None:
-    """The Gutenberg header and licence of every book that has them are reference sections of their kinds."""
+def test_gutenberg_header_and_licence_are_reference_sections() -> None:
     for entry in TRUTH:
-        book = structured(entry)
-        kinds = {r.kind for r in book.reference}
-        if any("gutenberg-header" in f or "gutenberg header" in f.lower() for f in entry["front_matter"]):
-            assert "gutenberg" in kinds or any("Gutenberg" in r.title for r in book.reference), entry["file"]
-        if any("license" in b or "licence" in b for b in entry["back_matter"]):
-            assert "license" in kinds or "gutenberg" in kinds, entry["file"]
+        kinds = {r.kind for r in structured(entry).reference}
+        if any("gutenberg-header" in f for f in entry.front_matter):
+            assert "gutenberg" in kinds, entry.file
+        if any("license" in b or "licence" in b for b in entry.back_matter):
+            assert "license" in kinds or "gutenberg" in kinds, entry.file
