@@ -90,8 +90,8 @@ class Chapter(Record):
     blocks: list[Block] = Field(default_factory=list)
 
 
-ReferenceKind = Literal[
-    # prose a user may train on (``segmentation.reference_kinds``)
+#: reference kinds a recipe may turn into training scenes (``segmentation.reference_kinds``)
+ProseKind = Literal[
     "foreword",
     "preface",
     "introduction",
@@ -106,7 +106,10 @@ ReferenceKind = Literal[
     "characters",
     "glossary",
     "other",
-    # never trained on
+]
+
+#: reference kinds that are never narrative nor training material
+MatterKind = Literal[
     "title_page",
     "half_title",
     "contents",
@@ -118,12 +121,17 @@ ReferenceKind = Literal[
     "index",
     "transcriber_note",
     "end_marker",
-    # kinds written by earlier versions
+]
+
+#: reference kinds written by earlier versions (read, never written)
+LegacyKind = Literal[
     "prologue_note",
     "front_matter",
     "etymology",
     "extracts",
 ]
+
+ReferenceKind = Literal[ProseKind, MatterKind, LegacyKind]
 
 
 class ReferenceSection(Record):

@@ -311,17 +311,9 @@ def is_caps(text: str) -> bool:
     return len(letters) >= 3 and not any(c.islower() for c in letters)
 
 
-def is_titleish(text: str) -> bool:
-    """A short line that could be a title: capitals, or most words capitalised, no sentence inside."""
-    t = re.sub(r"[*_]", "", text).strip()
-    words = t.split()
-    if not words or len(words) > 14 or len(t) > 120:
-        return False
-    if is_caps(t):
-        return True
-    if re.search(r"[.!?]\s+[a-z]", t):
-        return False
-    small = {
+#: words a title keeps in lower case
+_SMALL_WORDS = frozenset(
+    {
         "a",
         "an",
         "and",
@@ -339,37 +331,23 @@ def is_titleish(text: str) -> bool:
         "the",
         "to",
         "with",
-        "de",
-        "la",
-        "le",
-        "der",
-        "die",
-        "das",
-        "und",
     }
+)
+
+
+def is_titleish(text: str) -> bool:
+    """A short line that could be a title: capitals, or most words capitalised, no sentence inside."""
+    t = re.sub(r"[*_]", "", text).strip()
+    words = t.split()
+    if not words or len(words) > 14 or len(t) > 120:
+        return False
+    if is_caps(t):
+        return True
+    if re.search(r"[.!?]\s+[a-z]", t):
+        return False
+    small = _SMALL_WORDS | {"de", "la", "le", "der", "die", "das", "und"}
     caps = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha() or w.lower() in small)
     return caps / len(words) >= 0.8 and words[0][:1].isupper()
-
-
-_SMALL_WORDS = {
-    "a",
-    "an",
-    "and",
-    "as",
-    "at",
-    "but",
-    "by",
-    "for",
-    "from",
-    "in",
-    "into",
-    "of",
-    "on",
-    "or",
-    "the",
-    "to",
-    "with",
-}
 
 
 _ROMAN_WORD = re.compile(r"^[ivxlcdm]+$")

@@ -11,42 +11,17 @@ where the producer set them.
 from __future__ import annotations
 
 import re
+from typing import get_args
 
+from ...models import MatterKind, ProseKind
 from .document import Para
 from .headings import normalize
 from .inline import is_figure_residue as _is_marker
 
 #: kinds a user may turn into training scenes (``segmentation.reference_kinds``); the others never are.
-PROSE_KINDS = (
-    "preface",
-    "foreword",
-    "introduction",
-    "afterword",
-    "appendix",
-    "epigraph",
-    "dedication",
-    "notes",
-    "footnotes",
-    "editor_note",
-    "translator_note",
-    "characters",
-    "glossary",
-    "other",
-)
+PROSE_KINDS: tuple[str, ...] = get_args(ProseKind)
 #: kinds that are never narrative nor training material.
-NEVER_TRAINED = (
-    "title_page",
-    "half_title",
-    "contents",
-    "illustrations",
-    "advertisement",
-    "colophon",
-    "license",
-    "gutenberg",
-    "index",
-    "transcriber_note",
-    "end_marker",
-)
+NEVER_TRAINED: tuple[str, ...] = get_args(MatterKind)
 
 # heading words -> kind, matched against the normalized heading (order matters: the first match wins)
 HEADING_KINDS: list[tuple[str, str]] = [
