@@ -5,7 +5,7 @@
 # compile the ChatML training set; validate both against the schemas and token budgets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,llm
+bash scripts/setup.sh dev,llm,bench   # bench: what the README's next steps (generate, bench) need
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 .venv/bin/novelcraft prep recipes/prep/default.yaml "$@"
 .venv/bin/novelcraft validate runs/sample/books --recipe recipes/prep/default.yaml

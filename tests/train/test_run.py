@@ -188,7 +188,9 @@ def _assert_trained(result, venv: Path, tiny_model: Path) -> None:
 
 
 @pytest.mark.slow
-def test_axolotl_preprocess_labels_and_two_step_train(tmp_path, tiny_model, train_recipe, book_jsonl, venv_or_skip):
+def test_axolotl_preprocess_labels_and_two_step_train(
+    tmp_path, tiny_model, train_recipe, book_jsonl, venv_or_skip, counter
+):
     venv = venv_or_skip("axolotl")
     from novelcraft.train import run_train
 
@@ -207,8 +209,25 @@ def test_axolotl_preprocess_labels_and_two_step_train(tmp_path, tiny_model, trai
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # compile's count of every record (its chat template, the Qwen3 tokenizer) must be what axolotl tokenizes
+    from novelcraft.chat_format import load_chat_template
+
+    template = load_chat_template(r.chat_template)
+    records = [json.loads(ln) for f in (train, PEER) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    counts = [[rec["messages"][2]["content"], counter.count(template.render(rec["messages"]))] for rec in records]
+    counts_file = tmp_path / "counts.json"
+    counts_file.write_text(json.dumps(counts), encoding="utf-8")
     proc = subprocess.run(
-        [tool_python(venv), TOOLS / "inspect_labels.py", r.run_dir / "prepared", tiny_model, train, PEER],
+        [
+            tool_python(venv),
+            TOOLS / "inspect_labels.py",
+            r.run_dir / "prepared",
+            tiny_model,
+            train,
+            PEER,
+            "--counts",
+            counts_file,
+        ],
         env=tool_env(venv, cpu=True),
         capture_output=True,
         text=True,
@@ -219,9 +238,38 @@ def test_axolotl_preprocess_labels_and_two_step_train(tmp_path, tiny_model, trai
     labels = json.loads(proc.stdout.strip().splitlines()[-1])
     # 11 train rows + 5 validation rows, each labelled exactly on one assistant turn + <|im_end|>
     assert labels["rows"] == 16 and labels["matched_records"] == 11 and labels["problems"] == []
+    assert labels["counts_checked"] == 16  # every row's length equals compile's count of its record
 
     result = run_train(r, check=False, echo=None)  # the tool check is covered above; axolotl starts slowly
     _assert_trained(result, venv, tiny_model)
+
+
+@pytest.mark.slow
+def test_swift_template_labels_and_counts(tmp_path, tiny_model, train_recipe, book_jsonl, venv_or_skip, counter):
+    """swift's own template, as `swift sft` encodes: labels on the assistant turn only, and as many tokens as
+    compile counts for each record (the recipe's chat template, the Qwen3 tokenizer)."""
+    venv = venv_or_skip("swift")
+    from novelcraft.chat_format import load_chat_template
+    from novelcraft.train.common import SWIFT_INSTRUCT_TEMPLATE
+
+    book = book_jsonl(tmp_path / "alice.jsonl", n=4)
+    r = train_recipe(SMOKE["swift"], f"base_model={tiny_model}", f"data.train={book}")
+    template = load_chat_template(r.chat_template)
+    records = [json.loads(ln) for f in (book, PEER) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    counts_file = tmp_path / "counts.json"
+    counts = [[rec["messages"][2]["content"], counter.count(template.render(rec["messages"]))] for rec in records]
+    counts_file.write_text(json.dumps(counts), encoding="utf-8")
+    proc = subprocess.run(
+        [tool_python(venv), TOOLS / "swift_labels.py", tiny_model, SWIFT_INSTRUCT_TEMPLATE, counts_file, book, PEER],
+        env=tool_env(venv, cpu=True, extra={"HF_HUB_OFFLINE": "1"}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["rows"] == len(records) and out["counts_checked"] == len(records) and out["problems"] == []
 
 
 @pytest.mark.slow

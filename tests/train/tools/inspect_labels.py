@@ -1,10 +1,12 @@
 """Run inside the axolotl venv: check the labels of an `axolotl preprocess` output.
 
-    python inspect_labels.py PREPARED_DIR TOKENIZER_DIR DATA.jsonl...
+    python inspect_labels.py PREPARED_DIR TOKENIZER_DIR DATA.jsonl... [--counts COUNTS.json]
 
 For every prepared row, the positions with a label (not -100) must be one contiguous span whose
 labels equal its input ids and whose decoded text is exactly one record's assistant content followed
-by <|im_end|>. Prints one JSON summary line.
+by <|im_end|>. With ``--counts`` (a JSON list of [assistant content, tokens] as novelcraft's compile counts
+each record), every matched row's length must equal that count: what the trainer tokenizes is what compile
+budgeted. Prints one JSON summary line.
 """
 
 import json
@@ -16,6 +18,11 @@ from transformers import AutoTokenizer
 
 
 def main(prepared: str, tokenizer_dir: str, *data: str) -> int:
+    counts: dict[str, int] = {}
+    if "--counts" in data:
+        k = data.index("--counts")
+        counts = {content + "<|im_end|>": n for content, n in json.loads(Path(data[k + 1]).read_text(encoding="utf-8"))}
+        data = data[:k] + data[k + 2 :]
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     expected = {}
     for path in data:
@@ -23,7 +30,7 @@ def main(prepared: str, tokenizer_dir: str, *data: str) -> int:
             if line.strip():
                 rec = json.loads(line)
                 expected[rec["messages"][2]["content"] + "<|im_end|>"] = rec
-    rows, problems, matched = 0, [], set()
+    rows, problems, matched, checked = 0, [], set(), 0
     for ds_dir in sorted(p.parent for p in Path(prepared).rglob("dataset_info.json")):
         ds = load_from_disk(str(ds_dir))
         for i, row in enumerate(ds):
@@ -42,12 +49,26 @@ def main(prepared: str, tokenizer_dir: str, *data: str) -> int:
                 )
             else:
                 matched.add(text)
+                if text in counts:
+                    checked += 1
+                    if len(ids) != counts[text]:
+                        problems.append(
+                            f"{ds_dir.name}[{i}]: the trainer has {len(ids)} tokens, compile counted {counts[text]}"
+                        )
                 # Everything before the span is system + user + the assistant header: never trained.
                 prefix = tok.decode(ids[: span[0]], skip_special_tokens=False)
                 if not prefix.endswith("<|im_start|>assistant\n") or "<think>" in prefix + text:
                     problems.append(f"{ds_dir.name}[{i}]: unexpected prompt end {prefix[-40:]!r}")
     print(
-        json.dumps({"rows": rows, "matched_records": len(matched), "records": len(expected), "problems": problems[:10]})
+        json.dumps(
+            {
+                "rows": rows,
+                "matched_records": len(matched),
+                "records": len(expected),
+                "counts_checked": checked,
+                "problems": problems[:10],
+            }
+        )
     )
     return 0 if not problems and rows else 1
 
