@@ -54,6 +54,8 @@ _EXPORTS = {
     "run_prep": "prep",
     "ingest_book": "prep",
     "clean_markdown": "prep",
+    "clean_document": "prep",
+    "inspect_book": "prep",
     "build_book": "prep",
     "prep_book": "prep",
     # dataset

@@ -1,7 +1,10 @@
 """Data prep: books in, Book JSON out (stages 1-3), then the LLM stages 4-7.
 
-* :mod:`~novelcraft.prep.ingest` — EPUB / Gutenberg text / Markdown -> raw Markdown + source metadata;
-* :mod:`~novelcraft.prep.clean` — chapters, containers and reference material from the raw text;
+* :mod:`~novelcraft.prep.ingest` — EPUB / Gutenberg text / Markdown -> paragraphs with their structural
+  signals (:mod:`~novelcraft.prep.structure.document`) + source metadata;
+* :mod:`~novelcraft.prep.clean` — chapters, containers and reference material, by the method of
+  :mod:`~novelcraft.prep.structure` with the recipe's ``clean`` settings; :mod:`~novelcraft.prep.inspect` —
+  the structure report of a book without a run;
 * :mod:`~novelcraft.prep.blocks` and :mod:`~novelcraft.prep.book` — token-budgeted blocks, scenes, Book JSON;
 * :mod:`~novelcraft.prep.llm_tasks` and :mod:`~novelcraft.prep.llm_run` — world context, semantic scenes,
   running summaries and instructions, batched over books;
@@ -22,7 +25,11 @@ _EXPORTS = {
     "RawBook": "ingest",
     "SourceMeta": "ingest",
     "clean_markdown": "clean",
+    "clean_document": "clean",
+    "render_report": "clean",
     "CleanBook": "clean",
+    "inspect_book": "inspect",
+    "Inspection": "inspect",
     "build_book": "book",
     "prep_book": "book",
     "make_blocks": "blocks",

@@ -84,7 +84,10 @@ class SegmentationConfig(Strict):
     def _trainable(cls, value: list[str]) -> list[str]:
         never = sorted(set(value) & set(NEVER_TRAINED))
         if never:
-            raise ValueError(f"{', '.join(never)} never become training scenes")
+            raise ValueError(
+                f"{', '.join(never)}: never trained on (not prose of the book); the kinds a recipe can train on: "
+                f"{', '.join(TRAINABLE_REFERENCE_KINDS)}"
+            )
         unknown = sorted(set(value) - set(TRAINABLE_REFERENCE_KINDS))
         if unknown:
             raise ValueError(

@@ -3,6 +3,8 @@ asserts the structure a reader would give it."""
 
 from __future__ import annotations
 
+import pytest
+
 from novelcraft.prep.recipe import PrepRecipe
 from novelcraft.prep.structure.build import structure_document
 from novelcraft.prep.structure.document import Document, Para, TocEntry
@@ -145,6 +147,10 @@ def test_contents_licence_and_publisher_pages_are_never_epigraphs_or_training_sc
     recipe = PrepRecipe.model_validate({"name": "t", "books": ["x"], "segmentation": {"include_reference": True}})
     assert "contents" not in recipe.segmentation.reference_kinds
     assert "license" not in recipe.segmentation.reference_kinds
+    with pytest.raises(ValueError, match="never"):
+        PrepRecipe.model_validate(
+            {"name": "t", "books": ["x"], "segmentation": {"include_reference": True, "reference_kinds": ["license"]}}
+        )
 
 
 def test_gutenberg_header_or_footer_alone_is_removed() -> None:
