@@ -10,6 +10,7 @@ rendered with the progress it will carry in front of the next scene.
 from __future__ import annotations
 
 from .chat_format import progress_done, progress_percent
+from .gates import gate_chain, grounded_problem, keep_latest, listed_names, plain_prose_problem, prose_fields
 from .llm.tasks import Task, token_budget_gate
 from .models import RunningSummary
 from .prompts import PromptTemplate, field_guide
@@ -43,9 +44,11 @@ def make_summary_task(
 ) -> Task:
     """The task "running summary after this scene" (``position`` 0-based of ``total`` scenes in the chain).
 
-    The prompt holds the world context, the previous summary headed ``NOVEL PROGRESS: XX%`` (the share of
-    the chain written before this scene) and the scene; the gate compresses while the summary rendered with
-    the progress after this scene is over ``budget_tokens``.
+    The prompt holds the world context, the scene, then the previous summary headed ``NOVEL PROGRESS: XX%``
+    (the share of the chain written before this scene). Quality gates (:mod:`novelcraft.gates`): every field
+    plain prose, the active characters found in the scene, the previous summary or the world context; then
+    the budget gate compresses while the summary rendered with the progress after this scene is over
+    ``budget_tokens``. An answer that never passes a quality gate is kept flagged.
     """
     progress_after = summary_progress_after(position, total)
     previous_block = (
@@ -61,12 +64,19 @@ def make_summary_task(
         field_guide=field_guide(prompt.schema),
         budget_tokens=budget_tokens,
     )
+    seen = [scene_text, previous.render() if previous is not None else "", world_context or ""]
+    gate = gate_chain(
+        lambda v: plain_prose_problem(prose_fields(v)),
+        lambda v: grounded_problem("active_characters", listed_names(v.active_characters), seen),
+        budget=token_budget_gate(counter.count, budget_tokens, "summary", lambda v: v.render(progress_after)),
+    )
     return Task(
         key=key,
         messages=prompt.messages(**values),
         schema=prompt.schema,
         max_tokens=max_tokens,
-        gate=token_budget_gate(counter.count, budget_tokens, "summary", lambda v: v.render(progress_after)),
+        gate=gate,
         feedback=prompt.feedback(**values),
         compress_attempts=compress_attempts,
+        keep_best=keep_latest,
     )

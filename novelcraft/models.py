@@ -159,6 +159,11 @@ class Scene(Record):
     is_reference: bool = Field(False, description="true for scenes cut from reference sections")
     block_start: int | None = Field(None, ge=0, description="first block index in the chapter")
     block_end: int | None = Field(None, ge=0, description="last block index in the chapter (inclusive)")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="'stage: reason' of this scene's flagged LLM items (its segmentation, the summary after it, "
+        "its instruction)",
+    )
 
 
 class BookMeta(Record):
@@ -175,6 +180,7 @@ class BookMeta(Record):
     source_id: str | None = Field(None, description="e.g. the Project Gutenberg ebook number")
     source_file: str | None = None
     source_sha256: str | None = None
+    flags: list[str] = Field(default_factory=list, description="'stage: reason' of the book's flagged world context")
 
 
 class Book(Record):
@@ -338,6 +344,11 @@ class RecordMeta(Record):
     world_context_tokens: int = Field(..., ge=0)
     summary_tokens: int = Field(..., ge=0, description="running-summary section incl. the progress line")
     instruction_tokens: int = Field(..., ge=0)
+    flags: list[str] = Field(
+        default_factory=list,
+        description="'stage: reason' of the LLM items in this record that were flagged (world context, the "
+        "previous scene's summary, the instruction, the segmentation)",
+    )
 
 
 # --------------------------------------------------------------------------- novels (generate -> bench)

@@ -180,7 +180,8 @@ class StoreLine(Record):
 
     hash: str = Field(..., description="content hash of the task: prompt, schema, limits, engine, templates")
     key: str = Field(..., description="the item, e.g. BOOK/summary/narrative/scene3")
-    value: Any = Field(..., description="the validated answer")
+    value: Any = Field(..., description="the validated answer (null: none passed; the caller fell back)")
+    error: str | None = Field(None, description="why no answer passed (with a null value)")
     flagged: bool = False
     flag_reason: str | None = None
     attempts: int = 0
@@ -234,6 +235,31 @@ class ResultStore:
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class StoreGroup:
+    """Several :class:`ResultStore` s behind one interface, for a call that mixes the tasks of several
+    stages: a digest is looked up in each, a finished record goes to the store ``route(key)`` names."""
+
+    def __init__(self, stores: dict[str, ResultStore], route: Callable[[str], str]) -> None:
+        self.stores = stores
+        self.route = route
+
+    def get(self, digest: str) -> dict[str, Any] | None:
+        """The stored record of ``digest`` in any of the stores."""
+        for store in self.stores.values():
+            rec = store.get(digest)
+            if rec is not None:
+                return rec
+        return None
+
+    def put_many(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append each record to the store of its stage."""
+        by_stage: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            by_stage.setdefault(self.route(rec["key"]), []).append(rec)
+        for stage, recs in by_stage.items():
+            self.stores[stage].put_many(recs)
 
 
 # --------------------------------------------------------------------------- the stats record

@@ -123,6 +123,17 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
         lines.append(f"Note: {sp.note}.")
     lines.append("")
 
+    lines += ["## Flagged LLM items", ""]
+    if not s.flagged:
+        lines.append("None: every world context, summary and instruction in these records passed its gates and budget.")
+    else:
+        lines.append(
+            f"Records kept that hold an LLM item flagged at prep (it never passed its quality gates or budget, or "
+            f"a fallback replaced it), by stage: {', '.join(f'{k} {v}' for k, v in sorted(s.flagged.items()))}. "
+            "Each record's flags are in the `*.meta.jsonl` sidecar; `flagged: drop` in the compile recipe "
+            "leaves them out."
+        )
+    lines.append("")
     lines += ["## Dropped scenes", ""]
     if not s.dropped and not s.reference_scenes_dropped:
         lines.append("None.")

@@ -93,6 +93,8 @@ def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
             columns[name] = datasets.Value("int32")
         elif ann is bool:
             columns[name] = datasets.Value("bool")
+        elif ann == list[str]:
+            columns[name] = [datasets.Value("string")]
         else:
             columns[name] = datasets.Value("string")
     features = datasets.Features(columns)

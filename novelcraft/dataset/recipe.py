@@ -88,5 +88,10 @@ class CompileRecipe(Recipe):
         "fail", description="a scene lacking its instruction, the previous running summary or the world context"
     )
     on_over_budget: Literal["drop", "fail"] = Field("drop", description="a record over budgets.record.max_tokens")
+    flagged: Literal["keep", "drop"] = Field(
+        "keep",
+        description="records holding a flagged LLM item (a world context, summary or instruction that never passed "
+        "its gates or budget, a segmentation fallback): kept with their flags in the meta sidecar, or dropped",
+    )
     split: SplitConfig = SplitConfig()
     export: ExportConfig = ExportConfig()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class _Draft:
     messages: list[ChatMessage]
     progress: int
     summary_section: str
+    flags: list[str] = dataclasses.field(default_factory=list)
 
 
 def _present(text: str | None) -> bool:
@@ -88,11 +90,26 @@ def _drafts_for_book(
                 )
                 continue
             summary = prev.running_summary if prev is not None else recipe.opening_summary
+            # what of this record came from a flagged LLM item: the book's world context, the summary before
+            # the scene (written after the previous one), the scene's own instruction and segmentation
+            flags = list(book.meta.flags) + [f for f in scene.flags if not f.startswith("summaries:")]
+            flags += [f for f in (prev.flags if prev is not None else []) if f.startswith("summaries:")]
+            if flags and recipe.flagged == "drop":
+                missing.append(
+                    DroppedScene(
+                        book_id=book.meta.book_id,
+                        scene_id=scene.scene_id,
+                        is_reference=scene.is_reference,
+                        reason="flagged",
+                        detail="flagged " + "; ".join(flags),
+                    )
+                )
+                continue
             progress = progress_percent(pos, len(seq))
             assert world_context is not None and scene.instruction is not None and summary is not None
             messages = scene_messages(system_prompt, world_context, summary, progress, scene.instruction, scene.text)
             drafts.append(
-                _Draft(book, scene, pos, len(seq), messages, progress, render_summary_section(summary, progress))
+                _Draft(book, scene, pos, len(seq), messages, progress, render_summary_section(summary, progress), flags)
             )
     return drafts, missing, 0 if recipe.reference_scenes == "keep" else len(reference)
 
@@ -135,10 +152,11 @@ def compile_books(
         drafts += book_drafts
         dropped += missing
         ref_dropped += r
-    if dropped and recipe.on_missing == "fail":
-        first = dropped[0]
+    lacking = [d for d in dropped if d.reason == "missing"]
+    if lacking and recipe.on_missing == "fail":
+        first = lacking[0]
         src = sources[seen[first.book_id]] if sources else None
-        more = f" (and {len(dropped) - 1} more scene{'s' * (len(dropped) != 2)})" if len(dropped) > 1 else ""
+        more = f" (and {len(lacking) - 1} more scene{'s' * (len(lacking) != 2)})" if len(lacking) > 1 else ""
         raise NovelcraftError(
             f"book {first.book_id}: scene {first.scene_id}: {first.detail}{more}; run the LLM stages that fill "
             "them, or set on_missing=drop",
@@ -216,6 +234,7 @@ def compile_books(
             world_context_tokens=wc_n,
             summary_tokens=summary_n,
             instruction_tokens=instr_n,
+            flags=d.flags,
         )
         section_over["system"] += system_tokens > rb.system
         section_over["world_context"] += wc_n > rb.world_context
@@ -282,6 +301,10 @@ def _stats(
     }
     scene_sum, context_sum = tokens["scene"].total, tokens["context"].total
     over = sum(1 for d in dropped if d.reason == "over_budget")
+    flagged: dict[str, int] = {}
+    for m in metas:
+        for stage in sorted({f.split(":", 1)[0] for f in m.flags}):
+            flagged[stage] = flagged.get(stage, 0) + 1
     return CompileStats(
         name=recipe.name,
         tokenizer=counter.name,
@@ -295,5 +318,6 @@ def _stats(
         narrative_context_ratio=round(scene_sum / context_sum, 3) if context_sum else None,
         histogram=histogram([m.tokens for m in metas], max_tokens, over),
         over_section_budget={k: v for k, v in section_over.items() if v},
+        flagged=flagged,
         system_prompt_sha256=sha256_text(system_prompt),
     )

@@ -63,7 +63,7 @@ class DroppedScene(Record):
     book_id: str
     scene_id: int
     is_reference: bool
-    reason: Literal["missing", "over_budget"]
+    reason: Literal["missing", "over_budget", "flagged"]
     detail: str
 
 
@@ -149,6 +149,9 @@ class CompileStats(Record):
     narrative_context_ratio: float | None = Field(None, description="sum of scene tokens / sum of context tokens")
     histogram: list[tuple[str, int]] = Field(default_factory=list, description="(token range, kept records)")
     over_section_budget: dict[str, int] = Field(default_factory=dict, description="records over a section budget")
+    flagged: dict[str, int] = Field(
+        default_factory=dict, description="kept records holding a flagged LLM item, by stage (see RecordMeta.flags)"
+    )
     system_prompt_sha256: str
 
 
@@ -189,6 +192,10 @@ class CompileResult(BaseModel):
             if s.reference_scenes_dropped:
                 parts.append(f"{s.reference_scenes_dropped} reference (recipe)")
             lines.append(f"  dropped scenes: {', '.join(parts)}")
+        kept_flagged = sum(1 for split in (self.train, self.validation) for r in split if r.meta.flags)
+        if kept_flagged:
+            by_stage = ", ".join(f"{k} {v}" for k, v in sorted(s.flagged.items()))
+            lines.append(f"  flagged records kept: {kept_flagged} ({by_stage}; flagged=drop leaves them out)")
         if s.split.note:
             lines.append(f"  split: {s.split.note}")
         return "\n".join(lines)

@@ -50,6 +50,9 @@ class VLLMOptions(Strict):
     tensor_parallel_size: int = Field(1, ge=1)
     max_num_seqs: int | None = Field(None, ge=1)
     max_lora_rank: int = Field(64, ge=1)
+    structured_outputs_backend: Literal["xgrammar", "guidance"] = Field(
+        "xgrammar", description="vLLM's grammar backend; JSON answers get no free whitespace with either"
+    )
 
 
 class OpenAIOptions(Strict):

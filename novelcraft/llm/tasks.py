@@ -15,7 +15,9 @@ and a verdict, ``revise`` rebuilds the prompt for the next attempt, and ``keep_b
 rejected answer (flagged) when the attempts run out.
 
 Finished results are handed to a :class:`~novelcraft.runs.ResultStore` as each round completes, so a killed
-run loses at most one round and a re-run answers finished tasks from the store without calling the engine.
+run loses at most one round and a re-run answers finished tasks from the store without calling the engine —
+a task that stayed invalid included (stored with its error, so the caller's fallback is taken again with no
+engine call).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..runs import ResultStore, StageStats
+from ..runs import ResultStore, StageStats, StoreGroup
 from ..strict import Record
-from .types import Engine, LLMError, LLMRequest, LLMResponse
+from .types import Engine, LLMError, LLMRequest, LLMResponse, answer_token_bound
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,15 @@ def token_budget_gate(
         return Verdict.compress(f"the rendered {what} is {n} tokens; the budget is {budget_tokens}")
 
     return gate
+
+
+def answer_max_tokens(configured: int | None, schema: type[BaseModel] | None, fallback: int = 700) -> int:
+    """A task's ``max_tokens``: the recipe's setting, else the schema's bound (:func:`answer_token_bound`),
+    else ``fallback``."""
+    if configured is not None:
+        return configured
+    bound = answer_token_bound(schema) if schema is not None else None
+    return bound if bound is not None else fallback
 
 
 FeedbackBuilder = Callable[[str, str], str]
@@ -273,23 +284,35 @@ def run_tasks(
     transport_attempts: int = 3,
     backoff_s: float = 1.0,
     max_backoff_s: float = 30.0,
-    store: ResultStore | None = None,
+    store: ResultStore | StoreGroup | None = None,
     salt: str = "",
     engine_identity: str | None = None,
-    stats: StageStats | None = None,
+    stats: StageStats | Callable[[Task], StageStats] | None = None,
     debug: DebugLog | None = None,
     chunk_size: int | None = None,
     on_round: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[Outcome]:
     """Obtain every task's validated value, batching all pending tasks into one engine call per round.
 
     Returns outcomes in task order. A task that exhausts its answer attempts gets ``error`` set (the
     caller decides whether that fails the run or falls back); a transport failure that outlasts
     ``transport_attempts`` raises :class:`LLMError` naming the task, after finished results are stored.
-    ``chunk_size`` caps the requests per engine call (results are stored after each chunk). Only
+    ``chunk_size`` caps the requests per engine call (results are stored after each chunk; ``on_chunk``
+    hears (requests answered, completion tokens) after each: progress within a long round). Only
     structured tasks are stored (free-text values are the caller's to checkpoint).
+
+    Tasks of several stages can share one call (a scene's summary and instruction, whose prompts share a
+    prefix): ``store`` is then a :class:`~novelcraft.runs.StoreGroup` and ``stats`` a function giving each
+    task's stage statistics.
     """
-    stats = stats if stats is not None else StageStats()
+    stats_of: Callable[[Task], StageStats]
+    if stats is None or isinstance(stats, StageStats):
+        one = stats if stats is not None else StageStats()
+        stats_of = lambda task: one  # noqa: E731 - one stage's statistics for every task
+    else:
+        stats_of = stats
+    all_stats = list({id(s): s for s in (stats_of(t) for t in tasks)}.values())
     identity = engine_identity or str(getattr(engine, "name", type(engine).__name__))
     debug = debug or DebugLog(None)
     t0 = time.perf_counter()
@@ -299,7 +322,12 @@ def run_tasks(
         st = _State(task=task, digest=digest, messages=list(task.messages), context=task.context)
         cached = store.get(st.digest) if store and task.schema is not None else None
         if cached is not None and task.schema is not None:
-            value = task.schema.model_validate(cached["value"], context={"word_budgets": False})
+            # a task that stayed invalid is stored too: the caller's fallback is decided again, with no call
+            value = (
+                None
+                if cached.get("value") is None
+                else task.schema.model_validate(cached["value"], context={"word_budgets": False})
+            )
             st.done = Outcome(
                 key=task.key,
                 value=value,
@@ -307,24 +335,30 @@ def run_tasks(
                 flag_reason=cached.get("flag_reason"),
                 attempts=cached.get("attempts", 0),
                 compressions=cached.get("compressions", 0),
+                error=cached.get("error") if value is None else None,
                 from_store=True,
             )
-            stats.reused += 1
+            task_stats = stats_of(task)
+            task_stats.reused += 1
+            if value is None:
+                task_stats.failed += 1
+            elif st.done.flagged:
+                task_stats.flagged += 1
         states.append(st)
 
     def finish(st: _State, outcome: Outcome) -> dict[str, Any] | None:
         st.done = outcome
         if outcome.value is None:
-            stats.failed += 1
-            return None
-        if outcome.flagged:
-            stats.flagged += 1
+            stats_of(st.task).failed += 1
+        elif outcome.flagged:
+            stats_of(st.task).flagged += 1
         if st.task.schema is None:
             return None
         return {
             "hash": st.digest,
             "key": outcome.key,
-            "value": outcome.value.model_dump(mode="json"),
+            "value": None if outcome.value is None else outcome.value.model_dump(mode="json"),
+            "error": outcome.error,
             "flagged": outcome.flagged,
             "flag_reason": outcome.flag_reason,
             "attempts": outcome.attempts,
@@ -339,7 +373,8 @@ def run_tasks(
             if not pending:
                 break
             round_no += 1
-            stats.rounds += 1
+            for s in {id(stats_of(st.task)): stats_of(st.task) for st in pending}.values():
+                s.rounds += 1
             if on_round:
                 on_round(round_no, len(pending))
             size = chunk_size or len(pending)
@@ -361,11 +396,12 @@ def run_tasks(
                 finished: list[dict[str, Any]] = []
                 for st, req, resp in zip(chunk, requests, responses):
                     debug.write(req, resp)
-                    stats.calls += 1
-                    stats.prompt_tokens += resp.prompt_tokens
-                    stats.completion_tokens += resp.completion_tokens
+                    task_stats = stats_of(st.task)
+                    task_stats.calls += 1
+                    task_stats.prompt_tokens += resp.prompt_tokens
+                    task_stats.completion_tokens += resp.completion_tokens
                     if resp.error is not None:
-                        stats.transport_errors += 1
+                        task_stats.transport_errors += 1
                         st.transport_failures += 1
                         transport_trouble = True
                         if st.transport_failures >= transport_attempts:
@@ -374,17 +410,20 @@ def run_tasks(
                                 step="llm",
                             )
                         continue
-                    rec = _judge(st, resp, attempts, stats, finish)
+                    rec = _judge(st, resp, attempts, task_stats, finish)
                     if rec is not None:
                         finished.append(rec)
                 if store is not None:
                     store.put_many(finished)
+                if on_chunk:
+                    on_chunk(len(chunk), sum(r.completion_tokens for r in responses))
             if transport_trouble and any(st.done is None for st in states):
                 log.warning("LLM transport errors; retrying in %.1f s", backoff)
                 time.sleep(backoff)
                 backoff = min(max_backoff_s, backoff * 2 if backoff else 0)
     finally:
-        stats.seconds += time.perf_counter() - t0
+        for s in all_stats:
+            s.seconds += time.perf_counter() - t0
     # every state is done here: the loop ends only when none is pending
     return [st.done for st in states if st.done is not None]
 
@@ -471,8 +510,9 @@ def _judge(st: _State, resp: LLMResponse, attempts: int, stats: StageStats, fini
                     compressions=st.compressions,
                 ),
             )
-        finish(st, Outcome(task.key, None, attempts=st.answers, compressions=st.compressions, error=verdict.message))
-        return None
+        return finish(
+            st, Outcome(task.key, None, attempts=st.answers, compressions=st.compressions, error=verdict.message)
+        )
     stats.retries += 1
     if task.revise is not None:
         st.messages, st.context = task.revise(verdict, value)

@@ -73,9 +73,59 @@ class Engine(Protocol):
         """Free the model or the connection; the engine is unusable afterwards."""
 
 
+#: whitespace constrained JSON may hold between tokens: at most one space (free whitespace lets a model pad an
+#: answer to its token limit, and costs tokens for nothing)
+JSON_WHITESPACE = r"[ ]?"
+#: characters per token assumed when bounding an answer from its schema (English prose runs ~4.2 on the
+#: Qwen3 and Llama tokenizers; punctuation-heavy text less)
+CHARS_PER_TOKEN = 3.5
+
+
 def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
     """The JSON Schema sent to constrained decoding (pydantic's, with our ``x-`` extensions kept)."""
     return schema.model_json_schema()
+
+
+def answer_token_bound(schema: type[BaseModel], chars_per_token: float = CHARS_PER_TOKEN) -> int | None:
+    """The most tokens a JSON answer valid against ``schema`` (with :data:`JSON_WHITESPACE`) can take: every
+    string at its ``maxLength``, every list at its ``maxItems``, keys and punctuation counted; ``None`` when a
+    string or list has no bound. Stages set their ``max_tokens`` from it, so no answer runs to a limit."""
+    js = json_schema_of(schema)
+    defs = js.get("$defs", {})
+
+    def bound(node: dict[str, Any]) -> float | None:
+        if "$ref" in node:
+            return bound(defs[node["$ref"].rsplit("/", 1)[-1]])
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                parts = [bound(n) for n in node[key]]
+                return None if any(p is None for p in parts) else max(p for p in parts if p is not None)
+        kind = node.get("type")
+        if kind == "string":
+            if "enum" in node:
+                return max(len(str(v)) for v in node["enum"]) / chars_per_token + 2
+            return None if "maxLength" not in node else node["maxLength"] / chars_per_token + 2
+        if kind in ("integer", "number"):
+            return 4
+        if kind == "boolean" or kind == "null":
+            return 2
+        if kind == "array":
+            item = bound(node.get("items", {}))
+            if item is None or "maxItems" not in node:
+                return None
+            return node["maxItems"] * (item + 1) + 2
+        if kind == "object":
+            total = 2.0
+            for name, sub in node.get("properties", {}).items():
+                b = bound(sub)
+                if b is None:
+                    return None
+                total += b + len(name) / chars_per_token + 4  # quotes, colon, comma, a space
+            return total
+        return None
+
+    total = bound(js)
+    return None if total is None else int(total) + 8
 
 
 def group_by_schema(requests: Sequence[LLMRequest]) -> list[tuple[type[BaseModel] | None, list[int]]]:

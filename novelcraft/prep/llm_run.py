@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +31,7 @@ from ..llm.tasks import DebugLog, Outcome, Task, run_tasks
 from ..llm.types import Engine
 from ..models import Book, Instruction, RunningSummary, Scene
 from ..prompts import PromptTemplate, load_prompt
-from ..runs import ResultStore, StageStats
+from ..runs import ResultStore, StageStats, StoreGroup
 from ..tokens import TokenCounter
 from .llm_tasks import (
     Window,
@@ -80,6 +82,29 @@ class LLMStageResult:
     flags: dict[str, list[dict[str, Any]]]
 
 
+class _Ticker:
+    """Refreshes a progress bar every few seconds while one long engine call runs: elapsed time moves."""
+
+    def __init__(self, bar: Any, every: float = 5.0) -> None:
+        self.bar, self.every = bar, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.bar.refresh()
+
+    def __enter__(self) -> _Ticker:
+        if not getattr(self.bar, "disable", False):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
+
+
 class StageRunner:
     """Runs one stage's tasks through the engine with the recipe's retries, store, debug log and stats."""
 
@@ -98,42 +123,66 @@ class StageRunner:
 
     def run(self, stage: str, tasks: list[Task], desc: str) -> list[Outcome]:
         """Run ``tasks`` of ``stage`` with its result store, progress bar, statistics and debug log."""
+        return self.run_joint([(stage, tasks)], desc)[0]
+
+    def run_joint(
+        self, parts: list[tuple[str, list[Task]]], desc: str, order: list[Task] | None = None
+    ) -> list[list[Outcome]]:
+        """Run the tasks of several stages in the same engine calls (each stage keeps its store and
+        statistics): a scene's summary and instruction share a prompt prefix, so the second is served from
+        the prefix cache. ``order`` sends the tasks in that order (neighbours share the cache best).
+        Returns each part's outcomes in order."""
         from tqdm.auto import tqdm
 
+        tasks = order if order is not None else [t for _, ts in parts for t in ts]
         if not tasks:
-            return []
-        store = ResultStore(self.llm_dir / f"{stage}.jsonl")
-        bar = tqdm(total=len(tasks), desc=desc, unit="item", disable=not self.progress, leave=False)
+            return [[] for _ in parts]
+        stage_of = {t.key: stage for stage, ts in parts for t in ts}
+        stores = {stage: ResultStore(self.llm_dir / f"{stage}.jsonl") for stage, _ in parts}
+        store = StoreGroup(stores, lambda key: stage_of[key])
+        bar = tqdm(total=len(tasks), desc=desc, unit="req", disable=not self.progress, leave=False)
         salt = "|".join(p.digest for p in self.prompts.values())
+        t0 = time.perf_counter()
+        produced = [0]
 
         def on_round(round_no: int, pending: int) -> None:
-            bar.n = len(tasks) - pending
-            bar.set_postfix(round=round_no)
+            if round_no > 1:
+                bar.total += pending  # retries and compressions: more requests
+            bar.set_postfix(round=round_no, refresh=False)
             bar.refresh()
+
+        def on_chunk(requests: int, completion_tokens: int) -> None:
+            produced[0] += completion_tokens
+            rate = produced[0] / max(1e-6, time.perf_counter() - t0)
+            bar.update(requests)
+            bar.set_postfix_str(f"{rate:.0f} tok/s", refresh=True)
 
         try:
             retry = self.recipe.llm.retry if self.recipe.llm else None
-            outcomes = run_tasks(
-                self.engine,
-                tasks,
-                attempts=self.recipe.stages.attempts,
-                transport_attempts=retry.attempts if retry else 3,
-                backoff_s=retry.backoff_s if retry else 1.0,
-                max_backoff_s=retry.max_backoff_s if retry else 30.0,
-                store=store,
-                salt=salt,
-                engine_identity=self.identity,
-                stats=self.stats[stage],
-                debug=self.debug,
-                chunk_size=self.recipe.stages.chunk_size,
-                on_round=on_round,
-            )
+            with _Ticker(bar):
+                outcomes = run_tasks(
+                    self.engine,
+                    tasks,
+                    attempts=self.recipe.stages.attempts,
+                    transport_attempts=retry.attempts if retry else 3,
+                    backoff_s=retry.backoff_s if retry else 1.0,
+                    max_backoff_s=retry.max_backoff_s if retry else 30.0,
+                    store=store,
+                    salt=salt,
+                    engine_identity=self.identity,
+                    stats=lambda t: self.stats[stage_of[t.key]],
+                    debug=self.debug,
+                    chunk_size=self.recipe.stages.chunk_size,
+                    on_round=on_round,
+                    on_chunk=on_chunk,
+                )
         except NovelcraftError as exc:
-            raise StageError(f"stage {stage}: {exc.cause}", step=stage) from None
+            names = "+".join(stage for stage, _ in parts)
+            raise StageError(f"stage {names}: {exc.cause}", step=names) from None
         finally:
-            bar.n = bar.total
             bar.close()
-        return outcomes
+        by_key = {o.key: o for o in outcomes}
+        return [[by_key[t.key] for t in ts] for _, ts in parts]
 
     def accept(self, stage: str, state: BookState, outcome: Outcome) -> Any:
         """The outcome's value (flag noted), or None for an item that stayed invalid: that stops the run
@@ -208,8 +257,18 @@ def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter
         )
 
 
-def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
-    """Lockstep over every chain (narrative and reference, per book): step n of all chains in one batch."""
+def _summaries_and_instructions(
+    r: StageRunner,
+    states: list[BookState],
+    counter: TokenCounter,
+    save: SaveFile,
+    *,
+    summaries: bool,
+    instructions: bool,
+) -> None:
+    """Lockstep over every chain (narrative and reference, per book): step n of all chains in one batch -
+    the summary after scene n (it needs summary n-1) and scene n's instruction, whose prompt shares the
+    summary's prefix (system, world context, scene), in the same engine calls."""
     chains: list[tuple[BookState, list[Scene], PromptTemplate]] = []
     for s in states:
         narrative = [sc for sc in s.book.scenes if not sc.is_reference]
@@ -220,40 +279,75 @@ def _summaries(r: StageRunner, states: list[BookState], counter: TokenCounter, s
             chains.append((s, reference, r.prompts["reference_summary"]))
     previous: dict[int, RunningSummary | None] = {i: None for i in range(len(chains))}
     steps = max((len(c[1]) for c in chains), default=0)
+    instruction_prompt = r.prompts["instruction"]
     for step in range(steps):
         live = [(i, c) for i, c in enumerate(chains) if step < len(c[1])]
-        tasks = [
-            summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe) for i, c in live
-        ]
-        outcomes = r.run("summaries", tasks, f"summaries {step + 1}/{steps}")
-        for (i, (s, scenes, _)), o in zip(live, outcomes):
+        summary_tasks = (
+            [
+                summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe)
+                for i, c in live
+            ]
+            if summaries
+            else []
+        )
+        instruction_tasks = (
+            [instruction_task(c[0].book, c[1][step], instruction_prompt, counter, r.recipe) for _, c in live]
+            if instructions
+            else []
+        )
+        # each scene's summary then its instruction: neighbours in the batch, so the shared prefix is reused
+        order = [t for pair in zip(summary_tasks, instruction_tasks) for t in pair] or summary_tasks + instruction_tasks
+        parts = [("summaries", summary_tasks), ("instructions", instruction_tasks)]
+        done = r.run_joint([(name, ts) for name, ts in parts if ts], f"scenes {step + 1}/{steps}", order=order)
+        by_stage = dict(zip([name for name, ts in parts if ts], done))
+        for (i, (s, scenes, _)), o in zip(live, by_stage.get("summaries", [])):
             # a summary that stayed invalid carries the previous one forward (none yet: the scene has none)
             value = r.accept("summaries", s, o) or previous[i]
             if value is None:
                 continue
             previous[i] = value
             s.summaries[scenes[step].scene_id] = value
+        for (_, (s, scenes, _)), o in zip(live, by_stage.get("instructions", [])):
+            value = r.accept("instructions", s, o)
+            if value is not None:
+                s.instructions[scenes[step].scene_id] = value
     for s in states:
         for sc in s.book.scenes:
             if sc.scene_id in s.summaries:
                 sc.running_summary = s.summaries[sc.scene_id].render()
-        save("06_summaries.json", s.book_dir, SummariesFile({str(k): v for k, v in sorted(s.summaries.items())}))
+            if sc.scene_id in s.instructions:
+                sc.instruction = s.instructions[sc.scene_id].render()
+        if summaries:
+            save("06_summaries.json", s.book_dir, SummariesFile({str(k): v for k, v in sorted(s.summaries.items())}))
+        if instructions:
+            save(
+                "07_instructions.json",
+                s.book_dir,
+                InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())}),
+            )
 
 
-def _instructions(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
-    prompt = r.prompts["instruction"]
-    jobs = [(s, sc) for s in states for sc in s.book.scenes]
-    outcomes = r.run("instructions", [instruction_task(s.book, sc, prompt, r.recipe) for s, sc in jobs], "instructions")
-    for (s, sc), o in zip(jobs, outcomes):
-        value = r.accept("instructions", s, o)
-        if value is None:
-            continue
-        s.instructions[sc.scene_id] = value
-        sc.instruction = value.render()
-    for s in states:
-        save(
-            "07_instructions.json", s.book_dir, InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())})
-        )
+_SCENE_ITEM = re.compile(r"/scene(\d+)$")
+_CHAPTER_ITEM = re.compile(r"/segmentation/chapter(\d+)/")
+
+
+def apply_flags(book: Book, flags: Sequence[dict[str, Any]]) -> None:
+    """Mark each flag on what it concerns: a world context on the book, a summary or an instruction on its
+    scene, a segmentation fallback on the scenes of its chapter (so compile can keep or drop them)."""
+    book.meta.flags = []
+    for sc in book.scenes:
+        sc.flags = []
+    by_id = {sc.scene_id: sc for sc in book.scenes}
+    for f in flags:
+        text = f"{f['stage']}: {f['reason']}"
+        if f["stage"] == "world_context":
+            book.meta.flags.append(text)
+        elif (m := _SCENE_ITEM.search(f["item"])) and int(m.group(1)) in by_id:
+            by_id[int(m.group(1))].flags.append(text)
+        elif m := _CHAPTER_ITEM.search(f["item"]):
+            for sc in book.scenes:
+                if not sc.is_reference and sc.chapter_index == int(m.group(1)):
+                    sc.flags.append(text)
 
 
 def run_llm_stages(
@@ -281,15 +375,21 @@ def run_llm_stages(
     plan = [
         ("world_context", recipe.stages.world_context.enabled, _world_contexts),
         ("segmentation", recipe.segmentation.method == "llm", _segmentation),
-        ("summaries", recipe.stages.summaries.enabled, _summaries),
-        ("instructions", recipe.stages.instructions.enabled, _instructions),
     ]
     for name, enabled, stage in plan:
         t0 = time.perf_counter()
         if enabled:
             stage(r, states, counter, save)
         r.stats[name].wall_seconds = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    summaries, instructions = recipe.stages.summaries.enabled, recipe.stages.instructions.enabled
+    if summaries or instructions:
+        _summaries_and_instructions(r, states, counter, save, summaries=summaries, instructions=instructions)
+    # the two run in the same steps: each stage's wall time is the steps' (their calls and tokens are their own)
+    for name in ("summaries", "instructions"):
+        r.stats[name].wall_seconds = round(time.perf_counter() - t0, 3)
     for s in states:
+        apply_flags(s.book, s.flags)
         save("book.json", s.book_dir, s.book)
         save("llm_flags.json", s.book_dir, FlagsFile([LLMFlag(**f) for f in s.flags]))
     return LLMStageResult(

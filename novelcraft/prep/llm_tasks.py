@@ -18,7 +18,16 @@ from typing import Annotated, Any
 
 from pydantic import Field, create_model
 
-from ..llm.tasks import Task, Verdict, token_budget_gate
+from ..gates import (
+    entities_problem,
+    gate_chain,
+    grounded_problem,
+    keep_latest,
+    min_words_problem,
+    plain_prose_problem,
+    prose_fields,
+)
+from ..llm.tasks import Task, Verdict, answer_max_tokens, token_budget_gate
 from ..memory import make_summary_task
 from ..models import Block, Book, RunningSummary, Scene, SceneBoundaries
 from ..prompts import PromptTemplate, field_guide
@@ -59,22 +68,29 @@ def world_context_task(book: Book, prompt: PromptTemplate, counter: TokenCounter
     """The stage-4 task of ``book``: excerpts in, a :class:`WorldContext` within its token budget out."""
     cfg = recipe.stages.world_context
     budget = recipe.budgets.record.world_context
+    excerpts = world_context_excerpts(book, counter, cfg.input_tokens)
     values = dict(
         title=book.meta.title,
         author=book.meta.author,
         field_guide=field_guide(prompt.schema),
-        excerpts=world_context_excerpts(book, counter, cfg.input_tokens),
+        excerpts=excerpts,
         budget_tokens=budget,
     )
-
+    gate = gate_chain(
+        lambda v: plain_prose_problem(prose_fields(v)),
+        lambda v: min_words_problem(prose_fields(v), cfg.min_field_words),
+        lambda v: entities_problem(v.render(), excerpts, cfg.min_entities),
+        budget=token_budget_gate(counter.count, budget, "world context"),
+    )
     return Task(
         key=f"{book.meta.book_id}/world_context",
         messages=prompt.messages(**values),
         schema=prompt.schema,
-        max_tokens=cfg.max_tokens,
-        gate=token_budget_gate(counter.count, budget, "world context"),
+        max_tokens=answer_max_tokens(cfg.max_tokens, prompt.schema),
+        gate=gate,
         feedback=prompt.feedback(**values),
         compress_attempts=cfg.compress_attempts,
+        keep_best=keep_latest,
     )
 
 
@@ -180,11 +196,12 @@ def segmentation_task(
         problem = check_boundaries(value.scene_starts, tokens, atomic.max_tokens)
         return Verdict.ok() if problem is None else Verdict.retry(problem)
 
+    schema = boundaries_schema(n, prompt.schema)
     return Task(
         key=f"{book.meta.book_id}/segmentation/chapter{window.chapter_index}/block{window.offset}",
         messages=prompt.messages(**values),
-        schema=boundaries_schema(n, prompt.schema),
-        max_tokens=recipe.segmentation.max_tokens,
+        schema=schema,
+        max_tokens=answer_max_tokens(recipe.segmentation.max_tokens, schema),
         gate=gate,
         feedback=prompt.feedback(**values),
         compress_attempts=0,
@@ -234,7 +251,7 @@ def summary_task(
         prompt=prompt,
         counter=counter,
         budget_tokens=recipe.budgets.record.running_summary,
-        max_tokens=cfg.max_tokens,
+        max_tokens=answer_max_tokens(cfg.max_tokens, prompt.schema),
         compress_attempts=cfg.compress_attempts,
         section=scene.chapter_title or "reference",
     )
@@ -243,19 +260,33 @@ def summary_task(
 # --------------------------------------------------------------------------- stage 7: instructions
 
 
-def instruction_task(book: Book, scene: Scene, prompt: PromptTemplate, recipe: PrepRecipe) -> Task:
-    """The stage-7 task of ``scene``: the instruction a writer would need to write it."""
+def instruction_task(
+    book: Book, scene: Scene, prompt: PromptTemplate, counter: TokenCounter, recipe: PrepRecipe
+) -> Task:
+    """The stage-7 task of ``scene``: the instruction a writer would need to write it.
+
+    Quality gates: plain prose, the characters present found in the scene; then the record's instruction
+    budget (``budgets.record.instruction`` tokens of the rendered instruction), compressed or flagged."""
     cfg = recipe.stages.instructions
+    budget = recipe.budgets.record.instruction
     values = dict(
         world_context=book.meta.world_context or "(no world context)",
         scene=scene.text,
         field_guide=field_guide(prompt.schema),
+        budget_tokens=budget,
+    )
+    gate = gate_chain(
+        lambda v: plain_prose_problem(prose_fields(v)),
+        lambda v: grounded_problem("characters_present", v.characters_present, [scene.text]),
+        budget=token_budget_gate(counter.count, budget, "instruction"),
     )
     return Task(
         key=f"{book.meta.book_id}/instruction/scene{scene.scene_id}",
         messages=prompt.messages(**values),
         schema=prompt.schema,
-        max_tokens=cfg.max_tokens,
+        max_tokens=answer_max_tokens(cfg.max_tokens, prompt.schema),
+        gate=gate,
         feedback=prompt.feedback(**values),
         compress_attempts=cfg.compress_attempts,
+        keep_best=keep_latest,
     )

@@ -98,7 +98,9 @@ class SegmentationConfig(Strict):
     window_tokens: int = Field(
         6000, ge=500, description="chapters longer than this are segmented in windows of whole blocks"
     )
-    max_tokens: int = Field(256, ge=16, description="answer tokens of one segmentation call")
+    max_tokens: int | None = Field(
+        None, ge=16, description="answer tokens of one segmentation call (default: the answer schema's bound)"
+    )
 
 
 class WorldContextStage(Strict):
@@ -106,15 +108,19 @@ class WorldContextStage(Strict):
 
     enabled: bool = True
     input_tokens: int = Field(3000, ge=200, description="excerpt tokens shown to the LLM, spread over the chapters")
-    max_tokens: int = Field(700, ge=64, description="answer tokens of one call")
+    max_tokens: int | None = Field(None, ge=64, description="answer tokens of one call (default: the schema's bound)")
     compress_attempts: int = Field(3, ge=0, le=10)
+    min_field_words: int = Field(8, ge=0, description="quality gate: words every field must have at least")
+    min_entities: int = Field(
+        2, ge=0, description="quality gate: names of the book's people or places the context must mention"
+    )
 
 
 class SummaryStage(Strict):
     """Stage 6: a running summary after every scene."""
 
     enabled: bool = True
-    max_tokens: int = Field(700, ge=64)
+    max_tokens: int | None = Field(None, ge=64, description="answer tokens of one call (default: the schema's bound)")
     compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
 
 
@@ -122,7 +128,7 @@ class InstructionStage(Strict):
     """Stage 7: a scene instruction for every scene."""
 
     enabled: bool = True
-    max_tokens: int = Field(300, ge=32)
+    max_tokens: int | None = Field(None, ge=32, description="answer tokens of one call (default: the schema's bound)")
     compress_attempts: int = Field(2, ge=0, le=10)
 
 

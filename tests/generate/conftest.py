@@ -87,7 +87,7 @@ def structured_answer(req: LLMRequest) -> str:
                 "global_events": "events so far",
                 "unresolved_threads": "who winds the spring",
                 "world_state": "uneasy",
-                "active_characters": "Pim Arrow",
+                "active_characters": "the narrator and the harbour crew",  # the scenes name no one
                 "global_shift": "stakes rise",
             }
         )

@@ -183,3 +183,53 @@ def test_lazy_engine_loads_nothing_until_asked(monkeypatch):
     assert out.ok and lazy.loaded and len(built) == 1
     lazy.close()
     assert not lazy.loaded
+
+
+def test_a_failed_task_is_stored_so_a_rerun_makes_no_call(tmp_path):
+    """An item that stayed invalid is stored with its error: the re-run takes the fallback without the engine."""
+    store_path = tmp_path / "s.jsonl"
+    engine = ScriptedEngine(lambda req: "not json")
+    [first] = run_tasks(engine, [task()], attempts=2, store=ResultStore(store_path))
+    assert first.value is None and "not valid JSON" in first.error and len(engine.requests) == 2
+    again = ScriptedEngine(lambda req: pytest.fail("the engine was called for a stored failure"))
+    stats = StageStats()
+    [second] = run_tasks(again, [task()], attempts=2, store=ResultStore(store_path), stats=stats)
+    assert second.value is None and second.error == first.error and second.from_store
+    assert not again.requests and stats.reused == 1 and stats.failed == 1
+
+
+def test_an_answer_that_never_passes_its_gate_is_kept_flagged():
+    from novelcraft.gates import keep_latest
+
+    engine = ScriptedEngine(lambda req: json.dumps(GOOD))
+    t = task(gate=lambda v: Verdict.retry("names John Smith, who never appears"))
+    t.keep_best = keep_latest
+    stats = StageStats()
+    [out] = run_tasks(engine, [t], attempts=3, stats=stats)
+    assert out.ok and out.flagged and "John Smith" in out.flag_reason and "after 3 attempts" in out.flag_reason
+    assert len(engine.requests) == 3 and stats.flagged == 1
+
+
+def test_answer_bound_follows_the_schema():
+    from novelcraft.llm.tasks import answer_max_tokens
+    from novelcraft.llm.types import answer_token_bound
+    from novelcraft.models import RunningSummary
+    from novelcraft.prep.llm_tasks import boundaries_schema
+    from novelcraft.tokens import load_token_counter
+
+    counter = load_token_counter()
+    # the longest valid answers (every string at its maxLength, of real words) fit their bound
+    for schema in (RunningSummary, Instruction):
+        props = schema.model_json_schema()["properties"]
+        words = "mountain evening " * 200
+        data = {}
+        for name, p in props.items():
+            if p.get("type") == "array":
+                data[name] = [words[: p["items"]["maxLength"]].strip()] * p["maxItems"]
+            else:
+                data[name] = words[: p["maxLength"]].strip()
+        longest = json.dumps(data, separators=(", ", ": "))
+        assert counter.count(longest) <= answer_token_bound(schema), schema.__name__
+    assert answer_token_bound(boundaries_schema(12)) < answer_token_bound(boundaries_schema(40))
+    assert answer_max_tokens(123, RunningSummary) == 123  # the recipe's setting wins
+    assert answer_max_tokens(None, RunningSummary) == answer_token_bound(RunningSummary)

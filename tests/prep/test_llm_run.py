@@ -24,7 +24,7 @@ def answer(req) -> str:
     if schema == "WorldContext":
         return json.dumps(
             {
-                k: f"{k} of the book"
+                k: f"{k}: Alice follows the White Rabbit down the hole into a strange world"
                 for k in [
                     "tone_style",
                     "world_rules",
@@ -129,12 +129,17 @@ def test_lockstep_batches_across_books(tmp_path, counter, alice):
     kinds = [r.schema.__name__ for r in engine.requests]
     # world context of both books in one call; all chapters of both books in one segmentation call
     assert engine.batches[0] == 2 and engine.batches[1] == len(alice.chapters) + len(other.chapters)
-    # summary rounds: step n of every live chain (here one narrative chain per book) in one batch
-    longest = max(kinds.count("RunningSummary") - 1, 1)
-    summary_batches = engine.batches[2:-1]
-    assert summary_batches[0] == 2 and sum(summary_batches) == kinds.count("RunningSummary")
-    assert len(summary_batches) < kinds.count("RunningSummary") <= 2 * len(summary_batches) and longest
-    assert engine.batches[-1] == kinds.count("Instruction")
+    # then step n of every live chain (one narrative chain per book) in one batch: each scene's summary and
+    # its instruction side by side (their prompts share the prefix up to the scene)
+    steps = engine.batches[2:]
+    assert steps[0] == 4 and sum(steps) == kinds.count("RunningSummary") + kinds.count("Instruction")
+    assert kinds.count("RunningSummary") == kinds.count("Instruction")
+    first_step = engine.requests[sum(engine.batches[:2]) : sum(engine.batches[:3])]
+    assert [r.schema.__name__ for r in first_step] == ["RunningSummary", "Instruction"] * 2
+    summary, instruction = first_step[0], first_step[1]
+    assert summary.messages[0] == instruction.messages[0]  # the same system turn
+    cut = summary.messages[1]["content"].index("</scene>") + len("</scene>")
+    assert instruction.messages[1]["content"][:cut] == summary.messages[1]["content"][:cut]
 
 
 def test_invalid_boundaries_error_names_book_stage_and_item(tmp_path, counter, alice):
@@ -294,3 +299,70 @@ def test_sigkill_mid_run_then_resume(tmp_path, books_dir):
     for f in (tmp_path / "killed" / "k" / "llm").glob("*.jsonl"):
         keys = [json.loads(line)["key"] for line in f.read_text().splitlines() if line.strip()]
         assert len(keys) == len(set(keys)), f.name
+
+
+def test_rerun_after_fallbacks_makes_no_engine_call(tmp_path, counter, alice):
+    """Segmentation fell back to size cuts and an instruction never passed its gate: a re-run of the finished
+    run answers everything from the store (fallbacks and flags included) and writes the same files."""
+
+    def weak(req):
+        if req.schema.__name__ == "SceneBoundaries":
+            return '{"scene_starts": [3, 1]}'
+        if req.schema.__name__ == "Instruction":
+            return json.dumps(
+                {
+                    "scene_goal": "Write it.",
+                    "characters_present": ["John Smith"],
+                    "emotional_beat": "x",
+                    "constraints": "none",
+                }
+            )
+        return answer(req)
+
+    recipe = llm_recipe(tmp_path, stages={"on_failure": "flag"})
+    first = run_llm_stages([(alice, tmp_path / "a")], recipe, ScriptedEngine(weak), counter, tmp_path, progress=False)
+    flags = first.flags[alice.meta.book_id]
+    assert {f["stage"] for f in flags} == {"segmentation", "instructions"}
+    assert all("John Smith" in f["reason"] for f in flags if f["stage"] == "instructions")
+    book = first.books[0]
+    narrative = [s for s in book.scenes if not s.is_reference]
+    assert all(any(f.startswith("segmentation:") for f in s.flags) for s in narrative)
+    assert all(any(f.startswith("instructions:") for f in s.flags) for s in book.scenes)
+    files = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+
+    silent = ScriptedEngine(lambda req: pytest.fail(f"engine called again for {req.key}"))
+    again = run_llm_stages([(alice, tmp_path / "a")], recipe, silent, counter, tmp_path, progress=False)
+    assert not silent.requests
+    assert again.flags == first.flags
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == files
+    assert again.stats["segmentation"].reused == len(alice.chapters) and again.stats["segmentation"].calls == 0
+
+
+def test_compile_keeps_or_drops_flagged_records(tmp_path, counter, alice):
+    from novelcraft.dataset import compile_books
+    from novelcraft.dataset.recipe import CompileRecipe
+
+    def weak(req):
+        if req.schema.__name__ == "Instruction" and req.key.endswith("scene2"):
+            return json.dumps(
+                {
+                    "scene_goal": "Write it.",
+                    "characters_present": ["John Smith"],
+                    "emotional_beat": "x",
+                    "constraints": "none",
+                }
+            )
+        return answer(req)
+
+    recipe = llm_recipe(tmp_path, stages={"on_failure": "flag"})
+    out = run_llm_stages([(alice, tmp_path / "a")], recipe, ScriptedEngine(weak), counter, tmp_path, progress=False)
+    book = out.books[0]
+    keep = compile_books([book], CompileRecipe(name="c", books=["x"], split={"validation_fraction": 0}), counter)
+    flagged = [r.meta for r in keep.train if r.meta.flags]
+    assert [m.scene_id for m in flagged] == [2] and flagged[0].flags[0].startswith("instructions: ")
+    assert keep.stats.flagged == {"instructions": 1} and "flagged records kept: 1" in keep.summary()
+    drop = compile_books(
+        [book], CompileRecipe(name="c", books=["x"], flagged="drop", split={"validation_fraction": 0}), counter
+    )
+    assert 2 not in [r.meta.scene_id for r in drop.train] and len(drop.train) == len(keep.train) - 1
+    assert [d.reason for d in drop.stats.dropped] == ["flagged"]

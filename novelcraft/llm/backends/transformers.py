@@ -6,6 +6,7 @@ requests sharing a schema are generated together in padded batches of ``transfor
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import NovelcraftError, setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
-from ..types import LLMError, LLMRequest, LLMResponse, group_by_schema
+from ..types import JSON_WHITESPACE, LLMError, LLMRequest, LLMResponse, group_by_schema, json_schema_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from outlines.models.transformers import Transformers, TransformersMultiModal
@@ -92,7 +93,12 @@ class TransformersEngine:
         if self.model is None:
             raise LLMError("the engine is closed", step="llm")
         if schema not in self._generators:
-            self._generators[schema] = self._outlines.Generator(self.model, schema)
+            output_type = schema
+            if schema is not None:
+                from outlines.types import JsonSchema
+
+                output_type = JsonSchema(json.dumps(json_schema_of(schema)), whitespace_pattern=JSON_WHITESPACE)
+            self._generators[schema] = self._outlines.Generator(self.model, output_type)
         return self._generators[schema]
 
     def _sampling_kwargs(self, max_tokens: int) -> dict[str, Any]:

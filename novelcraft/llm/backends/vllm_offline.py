@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
-from ..types import LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+from ..types import JSON_WHITESPACE, LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
 
 if TYPE_CHECKING:  # pragma: no cover  (vllm is imported when an engine starts)
     from vllm import LLM
@@ -101,6 +101,8 @@ def engine_kwargs(config: LLMConfig) -> dict[str, Any]:
         "enforce_eager": opts.enforce_eager,
         "tensor_parallel_size": opts.tensor_parallel_size,
         "seed": config.sampling.seed if config.sampling.seed is not None else 0,
+        # no free whitespace in JSON answers (a model cannot pad an answer to its token limit)
+        "structured_outputs_config": {"backend": opts.structured_outputs_backend, "disable_any_whitespace": True},
     }
     max_len = opts.max_model_len or config.context_window
     if max_len:
@@ -220,8 +222,10 @@ class VLLMEngine:
         from outlines.types import JsonSchema
         from vllm.sampling_params import StructuredOutputsParams
 
-        args = self.outlines_model.type_adapter.format_output_type(JsonSchema(json.dumps(json_schema_of(schema))))
-        return StructuredOutputsParams(**args)
+        args = self.outlines_model.type_adapter.format_output_type(
+            JsonSchema(json.dumps(json_schema_of(schema)), whitespace_pattern=JSON_WHITESPACE)
+        )
+        return StructuredOutputsParams(**args)  # whitespace: the engine's structured_outputs_config
 
     # -- generation --------------------------------------------------------------------------------
 

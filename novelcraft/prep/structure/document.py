@@ -8,6 +8,7 @@ indentation, centring, line count). The structure stage decides chapters from th
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field
@@ -15,6 +16,16 @@ from pydantic import Field
 from ...strict import Record
 
 ParaKind = Literal["p", "heading", "break", "verse", "quote", "figure", "note"]
+
+
+#: a scene break however a book sets it: a rule, a row of asterisks or dots (on one line or several), a dinkus
+SCENE_BREAK = re.compile(r"^[\s*·•⁂∗~_=—–-]*$")
+
+
+def is_scene_break(text: str) -> bool:
+    """``text`` is only break symbols, at least three of them ('* * *', a rule, rows of asterisks, '⁂')."""
+    t = text.strip()
+    return bool(t) and SCENE_BREAK.match(t) is not None and (sum(not c.isspace() for c in t) >= 3 or "⁂" in t)
 
 
 class TocEntry(Record):

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from ...errors import IngestError
-from .document import Document, Para, TocEntry
+from .document import Document, Para, TocEntry, is_scene_break
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
@@ -145,6 +145,8 @@ class _Walker:
         self.anchors: dict[str, int] = {}  # id -> index of the paragraph it marks
 
     def _emit(self, para: Para) -> None:
+        if para.kind in ("p", "verse") and is_scene_break(para.text):
+            para = para.model_copy(update={"text": "* * *", "kind": "break", "lines": 1})
         para.ids = self.pending_ids + para.ids
         for i in para.ids:
             self.anchors.setdefault(i, len(self.paras))

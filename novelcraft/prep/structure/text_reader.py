@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 
-from .document import Document, Para
+from .document import Document, Para, is_scene_break
 
 _ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$|^\s*(?:\*\s*){3,}$")
@@ -103,7 +103,7 @@ def read_text(text: str, *, markdown: bool = False, encoding: str | None = None)
                 Para(text=m.group(2).strip(), kind="heading", level=len(m.group(1)), before=before, line=start)
             )
             continue
-        if len(lines) == 1 and _RULE.match(first):
+        if (len(lines) == 1 and _RULE.match(first)) or is_scene_break("\n".join(lines)):
             paras.append(Para(text="* * *", kind="break", before=before, indent=indent, line=start))
             continue
         verse = _is_verse(lines, width, base_indent)

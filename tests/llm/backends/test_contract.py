@@ -12,6 +12,7 @@ response, while the rest of the batch is answered.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import BaseModel, Field
@@ -106,6 +107,15 @@ def test_structured_batch_is_valid_in_order(engine):
         assert resp.error is None, resp.error
         assert_valid(engine, Character, resp.text)
         assert resp.prompt_tokens > 5 and 0 < resp.completion_tokens <= 96
+        if engine_constrains_whitespace(engine):
+            # no free whitespace between JSON tokens: outside strings at most one space, never a line break
+            outside = re.sub(r'"(?:[^"\\]|\\.)*"', '""', resp.text)
+            assert "\n" not in outside and "\t" not in outside and "  " not in outside, resp.text
+
+
+def engine_constrains_whitespace(engine) -> bool:
+    """The local backends constrain whitespace; a server does as its own settings say, the scripted one not."""
+    return type(engine).__name__ in ("TransformersEngine", "VLLMEngine")
 
 
 def test_mixed_schemas_in_one_batch_keep_order(engine):
