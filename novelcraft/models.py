@@ -253,6 +253,32 @@ class RunningSummary(_WordBudgeted):
         return text if progress_percent is None else render_summary_section(text, progress_percent)
 
 
+class SceneDigest(_WordBudgeted):
+    """Digest mode, step 1 (all scenes in one batch): the local momentum of one scene and what happens in it."""
+
+    scene_end_state: str = _bounded(25, 200, "where and how the scene ends")
+    emotional_beat: str = _bounded(15, 120, "the dominant emotion at the end of the scene")
+    immediate_tension: str = _bounded(20, 160, "what pulls the reader into the next scene")
+    scene_events: str = _bounded(60, 480, "what happens in the scene and who takes part, by name")
+
+
+class GlobalUpdate(_WordBudgeted):
+    """Digest mode, step 2 (the serial chain): the global state after a scene, from the previous summary and
+    the scene's digest."""
+
+    global_events: str = _bounded(60, 480, "the events of the novel so far, compressed")
+    unresolved_threads: str = _bounded(35, 280, "open questions and promises")
+    world_state: str = _bounded(20, 160, "the state of the world now")
+    active_characters: str = _bounded(15, 120, "characters in play and their conditions")
+    global_shift: str = _bounded(20, 160, "how this scene changed the big picture")
+
+    def with_digest(self, digest: SceneDigest) -> RunningSummary:
+        """The running summary: the digest's local momentum and this global state."""
+        local = {k: getattr(digest, k) for k in ("scene_end_state", "emotional_beat", "immediate_tension")}
+        # a flagged part may be over its word budget: the parts were checked, the whole is not re-checked
+        return RunningSummary.model_validate({**local, **self.model_dump()}, context={"word_budgets": False})
+
+
 class Instruction(Record):
     """Stage 7 output: the directive that would have produced the scene (<= 80 words in all)."""
 

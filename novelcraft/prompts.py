@@ -22,7 +22,15 @@ from pydantic import BaseModel
 from .errors import RecipeError
 from .recipes import yaml_error_message
 
-PROMPT_NAMES = ("world_context", "segmentation", "summary", "reference_summary", "instruction")
+PROMPT_NAMES = (
+    "world_context",
+    "segmentation",
+    "summary",
+    "reference_summary",
+    "instruction",
+    "summary_digest",
+    "summary_global",
+)
 _REQUIRED = ("version", "schema", "system", "user", "retry", "compress")
 
 

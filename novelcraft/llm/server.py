@@ -68,6 +68,8 @@ def server_command(
     """The command line of the API server (pure; ``model`` is a folder or hub id vLLM can load)."""
     cmd = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
     cmd += ["--host", host, "--port", str(port)]
+    # JSON answers with no free whitespace, as the in-process engine gives them
+    cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
     if served_model_name:
         cmd += ["--served-model-name", served_model_name]
     if max_model_len:

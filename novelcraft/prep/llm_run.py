@@ -29,14 +29,16 @@ from ..errors import NovelcraftError
 from ..io import atomic_write_json
 from ..llm.tasks import DebugLog, Outcome, Task, run_tasks
 from ..llm.types import Engine
-from ..models import Book, Instruction, RunningSummary, Scene
+from ..models import Book, GlobalUpdate, Instruction, RunningSummary, Scene, SceneDigest
 from ..prompts import PromptTemplate, load_prompt
 from ..runs import ResultStore, StageStats, StoreGroup
 from ..tokens import TokenCounter
 from .llm_tasks import (
     Window,
     chapter_windows,
+    digest_task,
     fallback_boundaries,
+    global_task,
     instruction_task,
     scenes_from_starts,
     segmentation_task,
@@ -51,7 +53,15 @@ log = logging.getLogger(__name__)
 STAGES = ("world_context", "segmentation", "summaries", "instructions")
 #: writes one stage file: (file name, book folder, model); whatever it returns is ignored.
 SaveFile = Callable[[str, Path, Any], object]
-PROMPTS = ("world_context", "segmentation", "summary", "reference_summary", "instruction")
+PROMPTS = (
+    "world_context",
+    "segmentation",
+    "summary",
+    "reference_summary",
+    "instruction",
+    "summary_digest",
+    "summary_global",
+)
 
 
 class StageError(NovelcraftError):
@@ -280,16 +290,30 @@ def _summaries_and_instructions(
     previous: dict[int, RunningSummary | None] = {i: None for i in range(len(chains))}
     steps = max((len(c[1]) for c in chains), default=0)
     instruction_prompt = r.prompts["instruction"]
+    digests: dict[tuple[int, int], SceneDigest] = {}
+    if summaries and r.recipe.stages.summaries.mode == "digest":
+        digests = _digest_round(r, chains, counter, instructions=instructions)
+        instructions = False  # done in the digest round, beside the digests (their prompts share the prefix)
+
+    def summary_of(i: int, c: tuple[BookState, list[Scene], PromptTemplate], step: int) -> Task:
+        s, scenes, prompt = c
+        if (i, step) in digests:
+            return global_task(
+                s.book,
+                scenes[step],
+                digests[(i, step)],
+                step,
+                len(scenes),
+                previous[i],
+                r.prompts["summary_global"],
+                counter,
+                r.recipe,
+            )
+        return summary_task(s.book, scenes[step], step, len(scenes), previous[i], prompt, counter, r.recipe)
+
     for step in range(steps):
         live = [(i, c) for i, c in enumerate(chains) if step < len(c[1])]
-        summary_tasks = (
-            [
-                summary_task(c[0].book, c[1][step], step, len(c[1]), previous[i], c[2], counter, r.recipe)
-                for i, c in live
-            ]
-            if summaries
-            else []
-        )
+        summary_tasks = [summary_of(i, c, step) for i, c in live] if summaries else []
         instruction_tasks = (
             [instruction_task(c[0].book, c[1][step], instruction_prompt, counter, r.recipe) for _, c in live]
             if instructions
@@ -302,7 +326,10 @@ def _summaries_and_instructions(
         by_stage = dict(zip([name for name, ts in parts if ts], done))
         for (i, (s, scenes, _)), o in zip(live, by_stage.get("summaries", [])):
             # a summary that stayed invalid carries the previous one forward (none yet: the scene has none)
-            value = r.accept("summaries", s, o) or previous[i]
+            value = r.accept("summaries", s, o)
+            if isinstance(value, GlobalUpdate):
+                value = value.with_digest(digests[(i, step)])
+            value = value or previous[i]
             if value is None:
                 continue
             previous[i] = value
@@ -348,6 +375,50 @@ def apply_flags(book: Book, flags: Sequence[dict[str, Any]]) -> None:
             for sc in book.scenes:
                 if not sc.is_reference and sc.chapter_index == int(m.group(1)):
                     sc.flags.append(text)
+
+
+def _digest_round(
+    r: StageRunner,
+    chains: list[tuple[BookState, list[Scene], PromptTemplate]],
+    counter: TokenCounter,
+    *,
+    instructions: bool,
+) -> dict[tuple[int, int], SceneDigest]:
+    """Digest mode: every narrative scene's digest (and, with ``instructions``, every scene's instruction
+    beside it) in one round; returns the digests by (chain, position). A scene whose digest stayed invalid
+    is summarised directly instead."""
+    digest_prompt, instruction_prompt = r.prompts["summary_digest"], r.prompts["instruction"]
+    jobs: list[tuple[int, int, BookState, Scene]] = [
+        (i, k, s, sc) for i, (s, scenes, _) in enumerate(chains) for k, sc in enumerate(scenes)
+    ]
+    digest_jobs = [(i, k, s, sc) for i, k, s, sc in jobs if not sc.is_reference]
+    digest_tasks = [digest_task(s.book, sc, digest_prompt, r.recipe) for _, _, s, sc in digest_jobs]
+    instruction_tasks = (
+        [instruction_task(s.book, sc, instruction_prompt, counter, r.recipe) for _, _, s, sc in jobs]
+        if instructions
+        else []
+    )
+    by_key = {t.key: t for t in instruction_tasks}
+    order: list[Task] = []
+    for (_, _, s, sc), t in zip(digest_jobs, digest_tasks):
+        order.append(t)
+        twin = by_key.pop(f"{s.book.meta.book_id}/instruction/scene{sc.scene_id}", None)
+        if twin is not None:
+            order.append(twin)
+    order += list(by_key.values())  # reference scenes' instructions
+    parts = [("summaries", digest_tasks), ("instructions", instruction_tasks)]
+    done = dict(zip(["summaries", "instructions"], r.run_joint(parts, "scene digests", order=order)))
+    digests: dict[tuple[int, int], SceneDigest] = {}
+    for (i, k, s, _), o in zip(digest_jobs, done["summaries"]):
+        if o.value is not None:
+            digests[(i, k)] = o.value
+            if o.flagged:
+                s.flag("summaries", o.key, o.flag_reason or "flagged")
+    for (_, _, s, sc), o in zip(jobs, done["instructions"]):
+        value = r.accept("instructions", s, o)
+        if value is not None:
+            s.instructions[sc.scene_id] = value
+    return digests
 
 
 def run_llm_stages(

@@ -23,13 +23,14 @@ from ..gates import (
     gate_chain,
     grounded_problem,
     keep_latest,
+    listed_names,
     min_words_problem,
     plain_prose_problem,
     prose_fields,
 )
 from ..llm.tasks import Task, Verdict, answer_max_tokens, token_budget_gate
-from ..memory import make_summary_task
-from ..models import Block, Book, RunningSummary, Scene, SceneBoundaries
+from ..memory import make_summary_task, summary_progress_after, summary_progress_before
+from ..models import Block, Book, RunningSummary, Scene, SceneBoundaries, SceneDigest
 from ..prompts import PromptTemplate, field_guide
 from ..tokens import TokenCounter
 from .blocks import apply_boundaries, merge_scenes_counted, validate_boundaries
@@ -254,6 +255,81 @@ def summary_task(
         max_tokens=answer_max_tokens(cfg.max_tokens, prompt.schema),
         compress_attempts=cfg.compress_attempts,
         section=scene.chapter_title or "reference",
+    )
+
+
+def digest_task(book: Book, scene: Scene, prompt: PromptTemplate, recipe: PrepRecipe) -> Task:
+    """Digest mode, step 1: the local momentum and events of ``scene`` (no chain: all scenes in one batch).
+    Gates: plain prose, the names in its events found in the scene or the world context."""
+    cfg = recipe.stages.summaries
+    values = dict(
+        world_context=book.meta.world_context or "(no world context)",
+        scene=scene.text,
+        field_guide=field_guide(prompt.schema),
+    )
+    seen = [scene.text, book.meta.world_context or ""]
+    gate = gate_chain(
+        lambda v: plain_prose_problem(prose_fields(v)),
+        lambda v: grounded_problem("scene_events", listed_names(v.scene_events), seen),
+    )
+    return Task(
+        key=f"{book.meta.book_id}/summary/digest/scene{scene.scene_id}",
+        messages=prompt.messages(**values),
+        schema=prompt.schema,
+        max_tokens=answer_max_tokens(None, prompt.schema),
+        gate=gate,
+        feedback=prompt.feedback(**values),
+        compress_attempts=cfg.compress_attempts,
+        keep_best=keep_latest,
+    )
+
+
+def global_task(
+    book: Book,
+    scene: Scene,
+    digest: SceneDigest,
+    position: int,
+    total: int,
+    previous: RunningSummary | None,
+    prompt: PromptTemplate,
+    counter: TokenCounter,
+    recipe: PrepRecipe,
+) -> Task:
+    """Digest mode, step 2: the global state after ``scene`` from the previous summary and its digest. The
+    budget is checked on the whole running summary (the digest's local fields with this global state)."""
+    cfg = recipe.stages.summaries
+    budget = recipe.budgets.record.running_summary
+    progress_after = summary_progress_after(position, total)
+    previous_block = (
+        prompt.render("previous", previous=previous.render(summary_progress_before(position, total)))
+        if previous is not None
+        else prompt.render("previous_first")
+    )
+    digest_text = "\n".join(f"- {k.replace('_', ' ').upper()}: {v}" for k, v in digest)
+    values = dict(
+        world_context=book.meta.world_context or "(no world context)",
+        previous_block=previous_block,
+        digest=digest_text,
+        field_guide=field_guide(prompt.schema),
+        budget_tokens=budget,
+    )
+    seen = [scene.text, digest_text, previous.render() if previous is not None else "", book.meta.world_context or ""]
+    gate = gate_chain(
+        lambda v: plain_prose_problem(prose_fields(v)),
+        lambda v: grounded_problem("active_characters", listed_names(v.active_characters), seen),
+        budget=token_budget_gate(
+            counter.count, budget, "summary", lambda v: v.with_digest(digest).render(progress_after)
+        ),
+    )
+    return Task(
+        key=f"{book.meta.book_id}/summary/narrative/scene{scene.scene_id}",
+        messages=prompt.messages(**values),
+        schema=prompt.schema,
+        max_tokens=answer_max_tokens(cfg.max_tokens, prompt.schema),
+        gate=gate,
+        feedback=prompt.feedback(**values),
+        compress_attempts=cfg.compress_attempts,
+        keep_best=keep_latest,
     )
 
 

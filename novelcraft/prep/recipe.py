@@ -120,6 +120,12 @@ class SummaryStage(Strict):
     """Stage 6: a running summary after every scene."""
 
     enabled: bool = True
+    mode: Literal["direct", "digest"] = Field(
+        "direct",
+        description="direct: each summary from the previous one and the scene text (a chain over scenes); "
+        "digest: every scene's local fields and events in one batch, then the chain of global updates from those "
+        "short digests (less prefill in the chain; see benchmarks/stage_quality.py for its memory quality)",
+    )
     max_tokens: int | None = Field(None, ge=64, description="answer tokens of one call (default: the schema's bound)")
     compress_attempts: int = Field(3, ge=0, le=10, description="compress calls before the answer is kept and flagged")
 

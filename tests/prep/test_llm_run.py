@@ -52,6 +52,27 @@ def answer(req) -> str:
                 "global_shift": "deeper in",
             }
         )
+    if schema == "SceneDigest":
+        sid = req.key.rsplit("scene", 1)[1]
+        return json.dumps(
+            {
+                "scene_end_state": f"state after scene {sid}",
+                "emotional_beat": "curiosity",
+                "immediate_tension": "what next",
+                "scene_events": "Alice follows the White Rabbit",
+            }
+        )
+    if schema == "GlobalUpdate":
+        sid = req.key.rsplit("scene", 1)[1]
+        return json.dumps(
+            {
+                "global_events": f"events up to scene {sid}",
+                "unresolved_threads": "the white rabbit",
+                "world_state": "odd",
+                "active_characters": "Alice",
+                "global_shift": "deeper in",
+            }
+        )
     if schema == "Instruction":
         return json.dumps(
             {
@@ -366,3 +387,23 @@ def test_compile_keeps_or_drops_flagged_records(tmp_path, counter, alice):
     )
     assert 2 not in [r.meta.scene_id for r in drop.train] and len(drop.train) == len(keep.train) - 1
     assert [d.reason for d in drop.stats.dropped] == ["flagged"]
+
+
+def test_digest_mode_batches_every_digest_then_chains_the_global_state(tmp_path, counter, alice):
+    recipe = llm_recipe(tmp_path, stages={"summaries": {"mode": "digest"}})
+    engine = ScriptedEngine(answer)
+    out = run_llm_stages([(alice, tmp_path / "a")], recipe, engine, counter, tmp_path, progress=False)
+    book = out.books[0]
+    scenes = [s for s in book.scenes if not s.is_reference]
+    kinds = [r.schema.__name__ for r in engine.requests]
+    assert kinds.count("SceneDigest") == len(scenes) and kinds.count("GlobalUpdate") == len(scenes)
+    assert "RunningSummary" not in kinds and kinds.count("Instruction") == len(book.scenes)
+    # one round holds every digest, each beside its scene's instruction (the shared prefix), before any chain step
+    digest_round = engine.requests[sum(engine.batches[:2]) : sum(engine.batches[:3])]
+    assert [r.schema.__name__ for r in digest_round] == ["SceneDigest", "Instruction"] * len(scenes)
+    assert all(b == 1 for b in engine.batches[3:])  # then the chain: one global update per step (one book)
+    # the running summary joins the digest's local fields with the global state; the chain sees summary n-1
+    assert all(s.running_summary and "state after scene" in s.running_summary for s in scenes)
+    second = [r for r in engine.requests if r.schema.__name__ == "GlobalUpdate"][1]
+    assert "events up to scene 1" in second.messages[1]["content"] and "<scene_digest>" in second.messages[1]["content"]
+    assert "<scene>" not in second.messages[1]["content"]  # the chain runs on the short digests
