@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .llm.tasks import Gate, Verdict
+from .llm.answers import Gate, Verdict
 
 #: fragments that prose never holds: markup, code, JSON (what a weak model leaks into a field)
 _MARKUP = re.compile(

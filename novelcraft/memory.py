@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .chat_format import progress_done, progress_percent
 from .gates import gate_chain, grounded_problem, keep_latest, listed_names, plain_prose_problem, prose_fields
-from .llm.tasks import Task, token_budget_gate
+from .llm.answers import token_budget_gate
+from .llm.tasks import Task
 from .models import RunningSummary
 from .prompts import PromptTemplate, field_guide
 from .tokens import TokenCounter

@@ -70,7 +70,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "run_stats": "novelcraft.runs:RunStats",
     "manifest": "novelcraft.runs:ManifestFile",
     "store_line": "novelcraft.runs:StoreLine",
-    "debug_line": "novelcraft.llm.tasks:DebugLine",
+    "debug_line": "novelcraft.llm.debug:DebugLine",
     # benchmarks
     "bench_report": "novelcraft.bench.report:BenchReport",
     "human_baseline": "novelcraft.bench.baseline:HumanBaseline",

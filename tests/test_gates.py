@@ -12,7 +12,7 @@ from novelcraft.gates import (
     plain_prose_problem,
     prose_fields,
 )
-from novelcraft.llm.tasks import Verdict
+from novelcraft.llm.answers import Verdict
 from novelcraft.models import Instruction
 
 SCENE = (

@@ -20,7 +20,8 @@ from pydantic import Field, ValidationError, create_model, model_validator
 
 from ..errors import NovelcraftError
 from ..io import atomic_write_text, dumps_json
-from ..llm.tasks import Task, Verdict, token_budget_gate
+from ..llm.answers import Verdict, token_budget_gate
+from ..llm.tasks import Task
 from ..models import Instruction, Record, WorldContext
 from ..prompts import PromptTemplate, field_guide
 from ..tokens import TokenCounter

@@ -17,7 +17,9 @@ from typing import Any
 
 from ..chat_format import scene_prompt
 from ..errors import NovelcraftError
-from ..llm.tasks import DebugLog, Outcome, Task, Verdict, run_tasks
+from ..llm.answers import Verdict
+from ..llm.debug import DebugLog
+from ..llm.tasks import Outcome, Task, run_tasks
 from ..llm.types import Engine, LLMRequest, LLMResponse
 from ..memory import make_summary_task
 from ..models import Instruction

@@ -3,6 +3,7 @@
 * :mod:`~novelcraft.llm.types` — :class:`LLMRequest`, :class:`LLMResponse`, the :class:`Engine` protocol;
 * :mod:`~novelcraft.llm.factory` — :func:`make_engine` and :class:`LazyEngine` (backends load here);
 * :mod:`~novelcraft.llm.tasks` — :func:`run_tasks`: validation, feedback retries, compression, resume;
+  :mod:`~novelcraft.llm.answers` — parsing an answer, verdicts, budgets; :mod:`~novelcraft.llm.debug` — the log;
 * :mod:`~novelcraft.llm.config` — :class:`LLMConfig`, the ``llm:`` section of every recipe that calls a model.
 """
 
@@ -20,7 +21,7 @@ _EXPORTS = {
     "make_engine": "factory",
     "LazyEngine": "factory",
     "Task": "tasks",
-    "Verdict": "tasks",
+    "Verdict": "answers",
     "Outcome": "tasks",
     "run_tasks": "tasks",
     "engine_judge": "tasks",

@@ -28,74 +28,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel
 
 from ..runs import ResultStore, StageStats, StoreGroup
-from ..strict import Record
-from .types import Engine, LLMError, LLMRequest, LLMResponse, answer_token_bound
+from .answers import FeedbackBuilder, Gate, Reviser, TextParser, Verdict, default_feedback, parse_answer
+from .debug import DebugLog
+from .types import Engine, LLMError, LLMRequest, LLMResponse
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """What a gate says of a parsed answer."""
-
-    kind: str  # "ok" | "retry" | "compress"
-    message: str = ""
-
-    @classmethod
-    def ok(cls) -> Verdict:
-        """The answer is accepted."""
-        return cls("ok")
-
-    @classmethod
-    def retry(cls, message: str) -> Verdict:
-        """The answer is rejected; ``message`` is fed back to the model."""
-        return cls("retry", message)
-
-    @classmethod
-    def compress(cls, message: str) -> Verdict:
-        """The answer is over budget; ``message`` asks the model for a shorter one."""
-        return cls("compress", message)
-
-
-Gate = Callable[[BaseModel], Verdict]
-
-
-def token_budget_gate(
-    count: Callable[[str], int], budget_tokens: int, what: str, render: Callable[[Any], str] | None = None
-) -> Gate:
-    """A gate asking for compression while ``render(value)`` is over ``budget_tokens`` (``count`` tokens)."""
-    render = render or (lambda value: value.render())
-
-    def gate(value: Any) -> Verdict:
-        n = count(render(value))
-        if n <= budget_tokens:
-            return Verdict.ok()
-        return Verdict.compress(f"the rendered {what} is {n} tokens; the budget is {budget_tokens}")
-
-    return gate
-
-
-def answer_max_tokens(configured: int | None, schema: type[BaseModel] | None, fallback: int = 700) -> int:
-    """A task's ``max_tokens``: the recipe's setting, else the schema's bound (:func:`answer_token_bound`),
-    else ``fallback``."""
-    if configured is not None:
-        return configured
-    bound = answer_token_bound(schema) if schema is not None else None
-    return bound if bound is not None else fallback
-
-
-FeedbackBuilder = Callable[[str, str], str]
-"""(kind 'retry'|'compress', message) -> the user turn that asks for a corrected answer."""
-TextParser = Callable[[LLMResponse], tuple[Any, Verdict]]
-"""A free-text answer -> (value, verdict); the value of a rejected answer may still be kept (``keep_best``)."""
-Reviser = Callable[[Verdict, Any], tuple[list[dict[str, str]], Any]]
-"""(verdict, rejected value) -> (messages of the next attempt, context recorded with its answer)."""
 
 
 @dataclasses.dataclass
@@ -150,53 +92,6 @@ class Outcome:
         return self.value is not None
 
 
-def default_feedback(kind: str, message: str) -> str:
-    """The user turn asking for a corrected (``retry``) or shorter (``compress``) JSON answer."""
-    if kind == "compress":
-        return (
-            f"Your answer is too long: {message}. Rewrite the same JSON object, keeping every field and the "
-            "facts that matter most, but shorter. Answer with the JSON object only."
-        )
-    return f"Your answer was rejected: {message}. Answer again with a corrected JSON object only."
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _extract_json(text: str) -> str:
-    """The outermost JSON object of an answer (models sometimes wrap it in prose or a code fence)."""
-    start = text.find("{")
-    end = text.rfind("}")
-    return text[start : end + 1] if 0 <= start < end else text
-
-
-def _word_budget_errors(exc: ValidationError) -> bool:
-    errors = exc.errors()
-    return bool(errors) and all("words, budget is" in str(e.get("msg", "")) for e in errors)
-
-
-def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, Verdict]:
-    """Parse and validate one answer. Word-budget overruns give a value *and* a compress verdict."""
-    raw = _extract_json(text.strip())
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        snippet = text.strip()[:80].replace("\n", " ")
-        return None, Verdict.retry(f"the answer is not valid JSON ({exc.msg} at char {exc.pos}; it began {snippet!r})")
-    try:
-        return schema.model_validate(data), Verdict.ok()
-    except ValidationError as exc:
-        if _word_budget_errors(exc):
-            value = schema.model_validate(data, context={"word_budgets": False})
-            msg = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            return value, Verdict.compress(msg)
-        msgs = []
-        for e in exc.errors()[:6]:
-            loc = ".".join(str(x) for x in e["loc"]) or "(object)"
-            msgs.append(f"{loc}: {str(e['msg']).removeprefix('Value error, ')}")
-        return None, Verdict.retry("; ".join(msgs))
-
-
 # --------------------------------------------------------------------------- persistence
 
 
@@ -214,48 +109,6 @@ def task_digest(task: Task, engine_identity: str, salt: str = "") -> str:
         "salt": salt,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-class DebugLine(Record):
-    """One line of ``llm_debug.jsonl``: a request and the engine's answer."""
-
-    key: str
-    messages: list[dict[str, str]]
-    schema_name: str | None = Field(None, alias="schema")
-    max_tokens: int
-    answer: str
-    error: str | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-
-
-class DebugLog:
-    """Appends every prompt and answer to a JSONL file (``llm.debug_log: true``)."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path else None
-
-    def write(self, request: LLMRequest, response: LLMResponse) -> None:
-        """Append one prompt and its answer (no-op when the log is off)."""
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        rec = {
-            "key": request.key,
-            "messages": list(request.messages),
-            "schema": request.schema.__name__ if request.schema else None,
-            "max_tokens": request.max_tokens,
-            "answer": response.text,
-            "error": response.error,
-            "finish_reason": response.finish_reason,
-            "prompt_tokens": response.prompt_tokens,
-            "completion_tokens": response.completion_tokens,
-            "seconds": round(response.seconds, 3),
-        }
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------- the loop

@@ -28,7 +28,8 @@ from ..gates import (
     plain_prose_problem,
     prose_fields,
 )
-from ..llm.tasks import Task, Verdict, answer_max_tokens, token_budget_gate
+from ..llm.answers import Verdict, answer_max_tokens, token_budget_gate
+from ..llm.tasks import Task
 from ..memory import make_summary_task, summary_progress_after, summary_progress_before
 from ..models import Block, Book, RunningSummary, Scene, SceneBoundaries, SceneDigest
 from ..prompts import PromptTemplate, field_guide

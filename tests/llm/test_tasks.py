@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from novelcraft.llm.tasks import Task, Verdict, parse_answer, run_tasks
+from novelcraft.llm.answers import Verdict
+from novelcraft.llm.tasks import Task, run_tasks
 from novelcraft.llm.testing import ScriptedEngine
 from novelcraft.llm.types import LLMError, LLMResponse
 from novelcraft.models import Instruction, SceneBoundaries
@@ -29,20 +30,6 @@ def task(key="t", gate=None, compress_attempts=2, schema=Instruction):
         gate=gate,
         compress_attempts=compress_attempts,
     )
-
-
-def test_parse_answer_kinds():
-    value, verdict = parse_answer(json.dumps(GOOD), Instruction)
-    assert verdict.kind == "ok" and value.characters_present == ["Avis", "Ernest"]
-    value, verdict = parse_answer("Sure! ```json\n" + json.dumps(GOOD) + "\n```", Instruction)
-    assert verdict.kind == "ok"
-    value, verdict = parse_answer('{"scene_goal": "x"', Instruction)
-    assert value is None and verdict.kind == "retry" and "not valid JSON" in verdict.message
-    value, verdict = parse_answer(json.dumps({**GOOD, "extra": 1}), Instruction)
-    assert value is None and verdict.kind == "retry" and "extra" in verdict.message
-    long = {**GOOD, "scene_goal": " ".join(["word"] * 40)}
-    value, verdict = parse_answer(json.dumps(long), Instruction)
-    assert value is not None and verdict.kind == "compress" and "40 words, budget is 30" in verdict.message
 
 
 def test_invalid_answer_is_retried_with_feedback_then_succeeds():
@@ -208,28 +195,3 @@ def test_an_answer_that_never_passes_its_gate_is_kept_flagged():
     [out] = run_tasks(engine, [t], attempts=3, stats=stats)
     assert out.ok and out.flagged and "John Smith" in out.flag_reason and "after 3 attempts" in out.flag_reason
     assert len(engine.requests) == 3 and stats.flagged == 1
-
-
-def test_answer_bound_follows_the_schema():
-    from novelcraft.llm.tasks import answer_max_tokens
-    from novelcraft.llm.types import answer_token_bound
-    from novelcraft.models import RunningSummary
-    from novelcraft.prep.llm_tasks import boundaries_schema
-    from novelcraft.tokens import load_token_counter
-
-    counter = load_token_counter()
-    # the longest valid answers (every string at its maxLength, of real words) fit their bound
-    for schema in (RunningSummary, Instruction):
-        props = schema.model_json_schema()["properties"]
-        words = "mountain evening " * 200
-        data = {}
-        for name, p in props.items():
-            if p.get("type") == "array":
-                data[name] = [words[: p["items"]["maxLength"]].strip()] * p["maxItems"]
-            else:
-                data[name] = words[: p["maxLength"]].strip()
-        longest = json.dumps(data, separators=(", ", ": "))
-        assert counter.count(longest) <= answer_token_bound(schema), schema.__name__
-    assert answer_token_bound(boundaries_schema(12)) < answer_token_bound(boundaries_schema(40))
-    assert answer_max_tokens(123, RunningSummary) == 123  # the recipe's setting wins
-    assert answer_max_tokens(None, RunningSummary) == answer_token_bound(RunningSummary)
