@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..chat_format import scene_prompt
 from ..errors import NovelcraftError
-from ..llm.answers import Verdict
 from ..llm.debug import DebugLog
 from ..llm.tasks import Outcome, Task, run_tasks
 from ..llm.types import Engine, LLMRequest, LLMResponse
@@ -38,8 +36,9 @@ from .outline import (
     write_outline,
 )
 from .recipe import GenerateRecipe
-from .scene import SceneCheck, better, check_scene, retry_note
-from .state import NovelState, SceneRecord, save_state
+from .scene import SceneCheck
+from .scene_task import scene_record, scene_task
+from .state import NovelState, save_state
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +284,7 @@ class Stepper:
         retry = self.recipe.llm.retry
         # Novels sharing persona and world context go next to each other (prefix caching).
         jobs = sorted(novels, key=lambda n: (n.state.system_prompt, n.state.world_context_text or ""))
-        tasks = [self._scene_task(n, position) for n in jobs]
+        tasks = [scene_task(self.recipe, n.state, position) for n in jobs]
         t0 = time.perf_counter()
         try:
             outcomes = run_tasks(
@@ -309,7 +308,7 @@ class Stepper:
                     raise _fail([n], f"scene {position}", f"no acceptable scene: {o.flag_reason}")
                 log.warning("%s scene %d kept and flagged: %s", n.state.novel_id, position, o.flag_reason)
             n.state.scenes.append(
-                self._record(
+                scene_record(
                     position,
                     check,
                     o.response,
@@ -320,64 +319,6 @@ class Stepper:
             )
         self.save(jobs)
         self._step(position, "scenes", len(jobs), time.perf_counter() - t0)
-
-    def _scene_task(self, n: NovelHandle, position: int) -> Task:
-        """Scene ``position`` of one novel as a free-text task: checked by :func:`check_scene`; a rejected answer
-        is asked again with a retry note appended to the prompt; the best answer is kept when none passes."""
-        cfg = self.recipe.scenes
-        st = n.state
-        assert st.outline is not None and st.world_context_text is not None
-        plan = st.outline.scenes[position - 1]
-        summary = st.summary_before(position, self.recipe.opening_summary)
-        world_context, system_prompt, total = st.world_context_text, st.system_prompt, st.total
-
-        def prompt(note: str | None) -> list[dict[str, str]]:
-            return scene_prompt(
-                system_prompt, world_context, summary, position, total, plan.instruction.render(), note=note
-            )
-
-        def parse(resp: LLMResponse) -> tuple[SceneCheck, Verdict]:
-            check = check_scene(
-                resp.text,
-                resp.finish_reason,
-                min_words=cfg.min_words,
-                max_repetition=cfg.max_repetition,
-                trim_cut_off=cfg.trim_cut_off,
-            )
-            return check, (Verdict.ok() if check.ok else Verdict.retry(f"{check.problem}: {check.detail}"))
-
-        def revise(verdict: Verdict, check: SceneCheck) -> tuple[list[dict[str, str]], list[str]]:
-            note = retry_note(check, min_words=cfg.min_words, target_words=plan.target_words)
-            return prompt(note), [note]
-
-        return Task(
-            key=f"{st.novel_id}/scene{position}",
-            messages=prompt(None),
-            schema=None,
-            max_tokens=cfg.max_tokens,
-            parse=parse,
-            revise=revise,
-            keep_best=lambda old, new: better(old, new) is new,
-            context=[],
-        )
-
-    @staticmethod
-    def _record(
-        position: int, check: SceneCheck, resp: LLMResponse, attempts: int, notes: list[str], flag: str | None = None
-    ) -> SceneRecord:
-        return SceneRecord(
-            index=position,
-            text=check.text,
-            words=check.words,
-            attempts=attempts,
-            notes=list(notes),
-            flagged=flag is not None,
-            flag_reason=flag,
-            trimmed=check.trimmed,
-            prompt_tokens=resp.prompt_tokens,
-            completion_tokens=resp.completion_tokens,
-            seconds=resp.seconds,
-        )
 
     # -- summaries ----------------------------------------------------------------------------------
 
