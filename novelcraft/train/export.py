@@ -148,12 +148,13 @@ def chat_template_of(model_dir: Path) -> str | None:
     return None
 
 
-def ollama_template(model_dir: Path, override: str | None) -> str:
-    """The Modelfile TEMPLATE: ``override``, or the ChatML one after checking that the model's own chat
-    template renders the probe conversation exactly as ChatML (an error names the difference otherwise)."""
+def ollama_template(model_dir: Path, override: str | None, adapter: str | Path | None = None) -> str:
+    """The Modelfile TEMPLATE: ``override``, or the ChatML one after checking that the chat template the model
+    trained with (the adapter's, else the model's own) renders the probe conversation exactly as ChatML (an
+    error names the difference otherwise)."""
     if override:
         return override
-    jinja = chat_template_of(model_dir)
+    jinja = (chat_template_of(Path(adapter)) if adapter else None) or chat_template_of(model_dir)
     if jinja is None:
         raise NovelcraftError("the model has no chat template: give modelfile.template", path=model_dir, step="export")
     for gen in (True, False):
@@ -219,7 +220,7 @@ def export_model(recipe: ExportRecipe, *, build_quantize: bool = False) -> dict[
         raise NovelcraftError(
             "no config.json: give a local Hugging Face model folder (base_model or model)", path=hf_dir, step="export"
         )
-    template = ollama_template(hf_dir, recipe.modelfile.template)
+    template = ollama_template(hf_dir, recipe.modelfile.template, recipe.adapter)
     gguf = _convert(
         py,
         env,
