@@ -120,6 +120,21 @@ def continuation_messages(
     return messages
 
 
+def prompt_parts(user: str) -> tuple[str, str | None]:
+    """The context and the guidance (or None) of a user turn written by :func:`user_turn` in either format."""
+    if "<context>\n" in user:
+        context = user.split("<context>\n", 1)[1].split("\n</context>", 1)[0]
+        guidance = user.split("<guidance>\n", 1)[1].split("\n</guidance>", 1)[0] if "<guidance>\n" in user else None
+        return context, guidance
+    if "### Context:\n" not in user:
+        raise ValueError("not a continuation prompt: no ### Context: and no <context>")
+    context = user.split("### Context:\n", 1)[1].removesuffix("\n")
+    guidance = None
+    if "### Guidance: " in user:
+        guidance = user.split("### Guidance: ", 1)[1].split("\n\n### Context:", 1)[0]
+    return context, guidance
+
+
 # --------------------------------------------------------------------------- parsing
 
 

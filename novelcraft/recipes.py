@@ -174,6 +174,7 @@ RECIPE_KINDS: dict[str, type[Recipe] | str] = {
     "continuation": "novelcraft.continuation.recipe:ContinuationRecipe",
     "assistant": "novelcraft.continuation.assistant:AssistantRecipe",
     "export": "novelcraft.train.export:ExportRecipe",
+    "bench_continuation": "novelcraft.bench.continuation:ContinuationBenchRecipe",
 }
 
 

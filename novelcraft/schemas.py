@@ -57,6 +57,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "recipe_continuation": "novelcraft.continuation.recipe:ContinuationRecipe",
     "recipe_assistant": "novelcraft.continuation.assistant:AssistantRecipe",
     "recipe_export": "novelcraft.train.export:ExportRecipe",
+    "recipe_bench_continuation": "novelcraft.bench.continuation:ContinuationBenchRecipe",
     # generation
     "story_seed": "novelcraft.generate.seed:StorySeed",
     "outline": "novelcraft.generate.outline:Outline",

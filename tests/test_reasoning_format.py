@@ -8,6 +8,7 @@ from novelcraft.reasoning_format import (
     ContinuationRecord,
     continuation_messages,
     parse_reasoned,
+    prompt_parts,
     render_reasoned,
     tag_problems,
     user_turn,
@@ -96,3 +97,10 @@ def test_record_roles_are_checked():
         user_turn("cra", "  ")
     with pytest.raises(ValueError):
         render_reasoned("cra", "", "A")
+
+
+@pytest.mark.parametrize("fmt", ["cra", "chat"])
+@pytest.mark.parametrize("guidance", [None, "She finds it."])
+def test_prompt_parts_read_back_what_user_turn_wrote(fmt, guidance):
+    context = "First line.\n\nSecond paragraph, with ### marks."
+    assert prompt_parts(user_turn(fmt, context, guidance, "3 sentences")) == (context, guidance)

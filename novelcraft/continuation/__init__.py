@@ -21,7 +21,6 @@ _EXPORTS = {
     "ContinuationRecipe": "recipe",
     "Chunk": "chunk",
     "chunk_book": "chunk",
-    "split_sentences": "chunk",
     "select_chunks": "chunk",
     "build_records": "records",
     "ContinuationMeta": "records",

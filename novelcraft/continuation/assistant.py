@@ -22,8 +22,9 @@ from ..llm.config import LLMConfig
 from ..llm.types import LLMError, LLMRequest
 from ..reasoning_format import FormatName, continuation_messages, length_phrase, parse_reasoned
 from ..recipes import Recipe
+from ..sentences import split_sentences
 from ..strict import Strict
-from .chunk import chapter_body, split_sentences
+from .chunk import chapter_body
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..llm.types import Engine

@@ -1,6 +1,7 @@
 """Chunking: a book's chapters -> (context, continuation) pairs cut at sentence ends (pure, deterministic).
 
-Sentences come from pysbd, one paragraph at a time, with their character spans in the chapter's text, so a
+Sentences come from pysbd (:mod:`novelcraft.sentences`), one paragraph at a time, with their character spans
+in the chapter's text, so a
 chunk's context and continuation are exact slices of the chapter (paragraph breaks kept) and never cross a
 chapter. Reference sections (prefaces, notes, licences...) are never read: only ``book.chapters``.
 """
@@ -9,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from ..errors import NovelcraftError, setup_hint
 from ..models import Book, Chapter
+from ..sentences import split_sentences
 from ..strict import Record
 from .recipe import ChunkConfig, SelectConfig
 
@@ -26,8 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..tokens import TokenCounter
 
 log = logging.getLogger(__name__)
-
-_PARAGRAPH_RE = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.DOTALL)
 
 
 class Chunk(Record):
@@ -48,23 +44,6 @@ class Chunk(Record):
     target_tokens: int = Field(0, ge=0)
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a chapter: its character span (trailing spaces excluded)."""
-
-    start: int
-    end: int
-
-
-@lru_cache(maxsize=4)
-def _segmenter(language: str) -> Any:
-    try:
-        import pysbd
-    except ImportError:
-        raise NovelcraftError(f"sentence splitting needs pysbd ({setup_hint('dev')})", step="chunking") from None
-    return pysbd.Segmenter(language=language, clean=False, char_span=True)
-
-
 def chapter_body(chapter: Chapter, skip_first_line: bool = True) -> tuple[str, int]:
     """The chapter's text without its heading line, and the offset where it starts."""
     text = chapter.text
@@ -72,23 +51,6 @@ def chapter_body(chapter: Chapter, skip_first_line: bool = True) -> tuple[str, i
         cut = text.find("\n")
         return (text[cut + 1 :], cut + 1) if cut >= 0 else ("", len(text))
     return text, 0
-
-
-def split_sentences(text: str, language: str = "en") -> list[Sentence]:
-    """Sentences of ``text`` with pysbd, paragraph by paragraph (blank lines always end a sentence)."""
-    seg = _segmenter(language)
-    out: list[Sentence] = []
-    for para in _PARAGRAPH_RE.finditer(text):
-        base = para.start()
-        # hard-wrapped lines are one paragraph: the splitter sees them joined (same length, same offsets)
-        for span in seg.segment(re.sub(r"\s", " ", para.group(0))):
-            piece = span.sent
-            lead = len(piece) - len(piece.lstrip())
-            body = piece.strip()
-            if any(ch.isalpha() for ch in body):  # ornaments (* * *) never start or end a chunk
-                start = base + span.start + lead
-                out.append(Sentence(start, start + len(body)))
-    return out
 
 
 def _plan(weights: Sequence[int], context: int, target: int, min_fraction: float) -> list[tuple[int, int, int]]:

@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from ..llm.tasks import Task, Verdict
 from ..prompts import PromptTemplate
 from ..reasoning_format import has_tag
+from ..sentences import split_sentences
 from ..strict import Record
-from .chunk import Chunk, split_sentences
+from .chunk import Chunk
 from .recipe import GuidanceConfig, TeacherConfig
 
 #: the prompt templates of the teacher (``novelcraft/resources/prompts/<name>.yaml``).

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from novelcraft.continuation.chunk import chapter_body, chunk_book, chunk_chapter, select_chunks, split_sentences
+from novelcraft.continuation.chunk import chapter_body, chunk_book, chunk_chapter, select_chunks
 from novelcraft.continuation.recipe import ChunkConfig, SelectConfig
 from novelcraft.models import Chapter
+from novelcraft.sentences import split_sentences
 
 TEXT = (
     "Mr. Holmes looked up. “Well, Watson?” he said. It was 3 p.m. on a wet Tuesday.\n\n"
