@@ -20,15 +20,17 @@ log = logging.getLogger("novelcraft")
 
 
 def registry() -> list[Command]:
-    """Every subcommand, in pipeline order: prep -> dataset -> train -> generate -> bench, then tools."""
+    """Every subcommand, in pipeline order: prep -> dataset (and continuation) -> train -> generate -> bench, then
+    tools."""
     from .bench.cli import COMMANDS as BENCH
+    from .continuation.cli import COMMANDS as CONTINUATION
     from .dataset.cli import COMMANDS as DATASET
     from .generate.cli import COMMANDS as GENERATE
     from .prep.cli import COMMANDS as PREP
     from .train.cli import COMMANDS as TRAIN
     from .validate.cli import COMMANDS as VALIDATE
 
-    return [*PREP, *DATASET, *TRAIN, *GENERATE, *BENCH, *VALIDATE]
+    return [*PREP, *DATASET, *CONTINUATION, *TRAIN, *GENERATE, *BENCH, *VALIDATE]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -171,6 +171,10 @@ RECIPE_KINDS: dict[str, type[Recipe] | str] = {
     "train": "novelcraft.train.recipe:TrainRecipe",
     "generate": "novelcraft.generate.recipe:GenerateRecipe",
     "bench": "novelcraft.bench.recipe:BenchRecipe",
+    "continuation": "novelcraft.continuation.recipe:ContinuationRecipe",
+    "assistant": "novelcraft.continuation.assistant:AssistantRecipe",
+    "export": "novelcraft.train.export:ExportRecipe",
+    "bench_continuation": "novelcraft.bench.continuation:ContinuationBenchRecipe",
 }
 
 

@@ -45,12 +45,19 @@ SCHEMA_MODELS: dict[str, str] = {
     # training data
     "training_record": "novelcraft.models:TrainingRecord",
     "record_meta": "novelcraft.models:RecordMeta",
+    "continuation_record": "novelcraft.reasoning_format:ContinuationRecord",
+    "continuation_meta": "novelcraft.continuation.records:ContinuationMeta",
+    "continuation_chunk": "novelcraft.continuation.chunk:Chunk",
     # recipes
     "recipe_prep": "novelcraft.prep.recipe:PrepRecipe",
     "recipe_compile": "novelcraft.dataset.recipe:CompileRecipe",
     "recipe_train": "novelcraft.train.recipe:TrainRecipe",
     "recipe_bench": "novelcraft.bench.recipe:BenchRecipe",
     "recipe_generate": "novelcraft.generate.recipe:GenerateRecipe",
+    "recipe_continuation": "novelcraft.continuation.recipe:ContinuationRecipe",
+    "recipe_assistant": "novelcraft.continuation.assistant:AssistantRecipe",
+    "recipe_export": "novelcraft.train.export:ExportRecipe",
+    "recipe_bench_continuation": "novelcraft.bench.continuation:ContinuationBenchRecipe",
     # generation
     "story_seed": "novelcraft.generate.seed:StorySeed",
     "outline": "novelcraft.generate.outline:Outline",

@@ -12,7 +12,7 @@ from novelcraft.commands import Command
 
 def test_registry_in_pipeline_order() -> None:
     names = [c.name for c in cli.registry()]
-    assert names[:4] == ["prep", "inspect", "compile", "train"]
+    assert names[:6] == ["prep", "inspect", "compile", "continuation", "continue", "train"]
     assert names.index("generate") < names.index("bench") < names.index("validate")
     assert len(names) == len(set(names))
     assert all(":" in c.handler and c.help for c in cli.registry())

@@ -15,11 +15,16 @@ def bench(args: argparse.Namespace) -> int:
     from .recipe import BenchRecipe
     from .runner import run_bench
 
+    if args.continuation:
+        from .continuation_run import run_continuation_bench
+
+        stats, _ = run_continuation_bench(load_recipe(args.continuation, args.overrides, kind="bench_continuation"))
+        return report(stats)
     if args.recipe:
         recipe = load_recipe(args.recipe, args.overrides, kind="bench")
     else:
         if args.overrides:
-            raise NovelcraftError("--set needs --recipe", step="bench")
+            raise NovelcraftError("--set needs --recipe or --continuation", step="bench")
         recipe = BenchRecipe()
     update: dict[str, object] = {}
     if args.novels:
@@ -64,6 +69,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report", metavar="DIR", help="report folder (default: runs/<recipe name>)")
     p.add_argument("--speed", action="store_true", help="also run the speed benchmarks in benchmarks/ and report them")
+    p.add_argument(
+        "--continuation",
+        metavar="RECIPE",
+        help="instead: reasoning continuation of base vs fine-tuned models on held-out chunks "
+        "(a recipe of kind bench_continuation)",
+    )
 
 
 COMMANDS = [

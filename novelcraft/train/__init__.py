@@ -16,8 +16,11 @@ __all__ = [
     "check_train",
     "estimate_train",
     "export_gguf",
+    "export_model",
+    "ExportRecipe",
     "find_toolenv",
     "format_estimate",
+    "make_tiny_qwen2",
     "make_tiny_qwen3_moe",
     "merge_adapter",
     "model_shape",
@@ -42,6 +45,9 @@ _LAZY = {
     "merge_adapter": "merge",
     "export_gguf": "merge",
     "make_tiny_qwen3_moe": "tiny",
+    "make_tiny_qwen2": "tiny",
+    "export_model": "export",
+    "ExportRecipe": "export",
     "find_toolenv": "toolenv",
 }
 

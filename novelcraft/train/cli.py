@@ -1,4 +1,4 @@
-"""Subcommands ``train``, ``merge`` and ``make-tiny-moe``: thin wrappers over :mod:`novelcraft.train`."""
+"""Subcommands ``train``, ``merge``, ``export`` and ``make-tiny-moe``: thin wrappers over :mod:`novelcraft.train`."""
 
 from __future__ import annotations
 
@@ -57,10 +57,38 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    """``novelcraft export RECIPE``: adapter -> merged model -> GGUF -> quantized GGUF -> Ollama Modelfile."""
+    from ..recipes import load_recipe
+    from .export import export_model
+
+    recipe = load_recipe(args.recipe, args.overrides, kind="export")
+    report = export_model(recipe, build_quantize=args.build_quantize)
+    for key, f in report["files"].items():
+        print(f"{key}: {recipe.run_dir / f['file']} ({f['bytes'] / 2**20:.1f} MiB)")
+    print(f"{report['method']} export in {report['seconds']:.0f} s; report: {recipe.run_dir / 'export.json'}")
+    return 0
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="YAML recipe (kind: export)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. adapter=runs/NAME/output")
+    p.add_argument(
+        "--build-quantize",
+        action="store_true",
+        help="build llama-quantize from the pinned llama-cpp-python sdist when it is not cached (~5-20 min)",
+    )
+
+
 def make_tiny_moe(args: argparse.Namespace) -> int:
     """``novelcraft make-tiny-moe OUT``: write a tiny random Qwen3-MoE with the Qwen3 tokenizer."""
     from .tiny import make_tiny_qwen3_moe
 
+    if args.dense:
+        from .tiny import make_tiny_qwen2
+
+        print(make_tiny_qwen2(args.out, overwrite=args.overwrite))
+        return 0
     print(make_tiny_qwen3_moe(args.out, overwrite=args.overwrite))
     return 0
 
@@ -92,6 +120,7 @@ def _merge_arguments(p: argparse.ArgumentParser) -> None:
 def _tiny_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", nargs="?", default="runs/tiny-qwen3-moe")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--dense", action="store_true", help="a tiny dense Qwen2 (the Qwen2.5 architecture) instead")
 
 
 COMMANDS = [
@@ -106,6 +135,12 @@ COMMANDS = [
         "merge a LoRA adapter into its base model (bf16), optionally to GGUF",
         _merge_arguments,
         "novelcraft.train.cli:merge",
+    ),
+    Command(
+        "export",
+        "deliver a trained adapter: merge -> GGUF (llama.cpp) -> quantize -> Ollama Modelfile",
+        _export_arguments,
+        "novelcraft.train.cli:export",
     ),
     Command(
         "make-tiny-moe",

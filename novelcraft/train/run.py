@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from ..errors import NovelcraftError
 from ..io import atomic_write_json, atomic_write_text
 from ..models import TrainingRecord
+from ..reasoning_format import ContinuationRecord
 from ..recipes import write_resolved_recipe
 from .common import resource_file
 from .recipe import TrainRecipe
@@ -75,8 +76,23 @@ class TrainResult:
     stats: dict[str, Any]
 
 
+def _check_record(line: str) -> None:
+    """A scene record ``[system, user, assistant]``, or a reasoning-continuation record (CRA ``[user, assistant]``)."""
+    try:
+        TrainingRecord.model_validate_json(line)
+    except ValidationError:
+        try:
+            ContinuationRecord.model_validate_json(line)
+        except ValidationError:
+            pass
+        else:
+            return
+        raise
+
+
 def count_records(path: str | Path, *, step: str = "data") -> int:
-    """Number of records of a compiled JSONL, each checked as a :class:`TrainingRecord`."""
+    """Number of records of a compiled JSONL, each checked as a :class:`TrainingRecord` (or a
+    :class:`~novelcraft.reasoning_format.ContinuationRecord` of ``novelcraft continuation``)."""
     path = Path(path)
     if not path.is_file():
         raise TrainError("data file not found (run novelcraft compile first?)", path=path, step=step)
@@ -86,7 +102,7 @@ def count_records(path: str | Path, *, step: str = "data") -> int:
             if not line.strip():
                 continue
             try:
-                TrainingRecord.model_validate_json(line)
+                _check_record(line)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(x) for x in first["loc"]) or "record"

@@ -18,12 +18,17 @@ def validate(args: argparse.Namespace) -> int:
     from .issues import has_errors, summarize
 
     counter = budgets = template = None
+    continuation_max = None
     if args.recipe:
         recipe = load_recipe(args.recipe, args.overrides)
         if hasattr(recipe, "budgets") and hasattr(recipe, "tokenizer"):  # prep, compile
             budgets = recipe.budgets
             counter = load_token_counter(recipe.tokenizer)
         chat_template = getattr(recipe, "chat_template", None)  # compile, train
+        if recipe.kind == "continuation":  # its records section holds the budget and the template
+            counter = load_token_counter(recipe.tokenizer)
+            continuation_max = recipe.records.max_tokens
+            chat_template = recipe.records.chat_template
         if is_chat_template_name(chat_template):
             # a train recipe has no tokenizer section: its model's tokenizer holds the template
             tokenizer = recipe.tokenizer.name if hasattr(recipe, "tokenizer") else getattr(recipe, "base_model", None)
@@ -32,7 +37,13 @@ def validate(args: argparse.Namespace) -> int:
         counter = load_token_counter(TokenizerConfig(name=args.tokenizer))
     if counter is not None and budgets is None:
         budgets = Budgets()
-    issues = validate_paths([Path(p) for p in args.paths], counter=counter, budgets=budgets, chat_template=template)
+    issues = validate_paths(
+        [Path(p) for p in args.paths],
+        counter=counter,
+        budgets=budgets,
+        chat_template=template,
+        continuation_max_tokens=continuation_max,
+    )
     for issue in issues:
         print(issue.format())
     print(summarize(issues))

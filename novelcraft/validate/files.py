@@ -85,6 +85,7 @@ def validate_file(
     budgets: Budgets | None = None,
     skip_unknown: bool = False,
     chat_template: ChatTemplate | None = None,
+    continuation_max_tokens: int | None = None,
 ) -> list[ValidationIssue]:
     """All issues of one file; an empty list means the file is valid.
 
@@ -93,7 +94,8 @@ def validate_file(
 
     ``counter`` (from :func:`novelcraft.tokens.load_token_counter`) turns on the token-budget checks
     against ``budgets`` (default :class:`~novelcraft.recipes.Budgets`); records are rendered with
-    ``chat_template`` (default: the Instruct-2507 template) for counting.
+    ``chat_template`` (default: the Instruct-2507 template) for counting; reasoning-continuation records are
+    held to ``continuation_max_tokens`` (default: the record budget).
     """
     path = Path(path)
     file = str(path)
@@ -110,7 +112,7 @@ def validate_file(
         named = file_kind(path)
         if named is not None and named.jsonl:
             return _model_jsonl_issues(file, named.schema, text)
-        return validate_jsonl(file, text, counter, budgets, chat_template)
+        return validate_jsonl(file, text, counter, budgets, chat_template, continuation_max_tokens)
 
     if suffix == ".json":
         try:
@@ -177,8 +179,10 @@ def validate_paths(
     counter: TokenCounter | None = None,
     budgets: Budgets | None = None,
     chat_template: ChatTemplate | None = None,
+    continuation_max_tokens: int | None = None,
 ) -> list[ValidationIssue]:
-    """Issues of every file named in ``paths``; folders are searched with :func:`iter_data_files`."""
+    """Issues of every file named in ``paths``; folders are searched with :func:`iter_data_files`
+    (``continuation_max_tokens``: the budget of reasoning-continuation records, see :func:`validate_file`)."""
     issues: list[ValidationIssue] = []
     for raw in paths:
         path = Path(raw)
@@ -190,10 +194,21 @@ def validate_paths(
                 )
             for f in files:
                 issues += validate_file(
-                    f, counter=counter, budgets=budgets, skip_unknown=True, chat_template=chat_template
+                    f,
+                    counter=counter,
+                    budgets=budgets,
+                    skip_unknown=True,
+                    chat_template=chat_template,
+                    continuation_max_tokens=continuation_max_tokens,
                 )
         elif path.exists():
-            issues += validate_file(path, counter=counter, budgets=budgets, chat_template=chat_template)
+            issues += validate_file(
+                path,
+                counter=counter,
+                budgets=budgets,
+                chat_template=chat_template,
+                continuation_max_tokens=continuation_max_tokens,
+            )
         else:
             issues.append(ValidationIssue(str(path), None, None, "no such file or directory"))
     return issues

@@ -197,10 +197,28 @@ def jsonl_rows(file: str, text: str) -> tuple[list[tuple[int, Any]], list[Valida
 
 
 def validate_jsonl(
-    file: str, text: str, counter: TokenCounter | None, budgets: Budgets, template: ChatTemplate | None = None
+    file: str,
+    text: str,
+    counter: TokenCounter | None,
+    budgets: Budgets,
+    template: ChatTemplate | None = None,
+    continuation_max_tokens: int | None = None,
 ) -> list[ValidationIssue]:
-    """Training records (or a metadata sidecar) one per line."""
+    """Training records (or a metadata sidecar) one per line: scene records, or reasoning-continuation records
+    (recognised by their ``<reasoning>`` answers; budget ``continuation_max_tokens``, default the record budget)."""
+    from .continuation import (
+        continuation_issues,
+        continuation_meta_issues,
+        is_continuation_meta_row,
+        is_continuation_row,
+    )
+
     rows, issues = jsonl_rows(file, text)
     if detect_kind(file, None) == KIND_RECORD_META:
+        if rows and is_continuation_meta_row(rows[0][1]):
+            return issues + continuation_meta_issues(file, rows)
         return issues + _record_meta_issues(file, rows)
+    if rows and is_continuation_row(rows[0][1]):
+        limit = continuation_max_tokens or budgets.record.max_tokens
+        return issues + continuation_issues(file, rows, counter, limit, template)
     return issues + training_issues(file, rows, counter, budgets, template)

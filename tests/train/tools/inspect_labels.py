@@ -3,7 +3,7 @@
     python inspect_labels.py PREPARED_DIR TOKENIZER_DIR DATA.jsonl... [--counts COUNTS.json]
 
 For every prepared row, the positions with a label (not -100) must be one contiguous span whose
-labels equal its input ids and whose decoded text is exactly one record's assistant content followed
+labels equal its input ids and whose decoded text is exactly one record's (last) assistant content followed
 by <|im_end|>. With ``--counts`` (a JSON list of [assistant content, tokens] as novelcraft's compile counts
 each record), every matched row's length must equal that count: what the trainer tokenizes is what compile
 budgeted. Prints one JSON summary line.
@@ -29,7 +29,7 @@ def main(prepared: str, tokenizer_dir: str, *data: str) -> int:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 rec = json.loads(line)
-                expected[rec["messages"][2]["content"] + "<|im_end|>"] = rec
+                expected[rec["messages"][-1]["content"] + "<|im_end|>"] = rec
     rows, problems, matched, checked = 0, [], set(), 0
     for ds_dir in sorted(p.parent for p in Path(prepared).rglob("dataset_info.json")):
         ds = load_from_disk(str(ds_dir))

@@ -30,7 +30,7 @@ def main(model_dir: str, template_type: str, counts_file: str, *data: str) -> in
             encoded = template.encode({"messages": rec["messages"]})
             ids, labels = encoded["input_ids"], encoded["labels"]
             span = [j for j, lab in enumerate(labels) if lab != -100]
-            answer = rec["messages"][2]["content"]
+            answer = rec["messages"][-1]["content"]
             if not span or span != list(range(span[0], span[-1] + 1)):
                 problems.append(f"{Path(path).name}:{rows}: labelled positions are not one span")
                 continue
