@@ -129,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*", help="recipe overrides, e.g. llm.backend=openai llm.model=...")
     ap.add_argument("--recipe", default=str(ROOT / "recipes" / "prep" / "default.yaml"))
     ap.add_argument("--books", nargs="*", default=DEFAULT_BOOKS)
-    ap.add_argument("--chapters", type=int, default=3, help="first N chapters of each book")
+    ap.add_argument("--chapters", type=int, default=2, help="first N chapters of each book")
     ap.add_argument("--tolerance", type=int, default=1, help="blocks a predicted start may be off by")
+    ap.add_argument(
+        "--window-tokens", type=int, default=2500, help="tokens of one segmentation window (the recipe's: 6000)"
+    )
     ap.add_argument("--json", help="also write the figures as JSON")
     args = ap.parse_args(argv)
     load0 = os.getloadavg()

@@ -25,16 +25,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from .llm.answers import Gate, Verdict
+from .names import NOT_NAMES, name_words
 
 #: fragments that prose never holds: markup, code, JSON (what a weak model leaks into a field)
 _MARKUP = re.compile(
     r"</?[a-zA-Z][^>]{0,40}>|[{}]|\[\s*[,*.\]\[]|\]\s*\[|//|```|\\[nt\"]|&[a-z]+;|\b(?:json|null|undefined)\b|\w\(\)"
-)
-#: words that start a sentence or a title, not a name (the name gate looks past them)
-_NOT_NAMES = frozenset(
-    "the a an and but or of in on at to for with from by he she it they we you i his her their its this that these "
-    "those there here then when while after before mr mrs ms miss dr sir lady lord madam madame monsieur captain "
-    "master mistress old young little great saint st none no one nobody everyone someone unknown narrator".split()
 )
 _NAME_TOKEN = re.compile(r"[A-ZÀ-Þ][\w'’-]+")
 
@@ -53,17 +48,12 @@ def plain_prose_problem(fields: dict[str, str]) -> str | None:
     return None
 
 
-def name_tokens(name: str) -> list[str]:
-    """The capitalised words of a name that identify it ('Captain Ahab' -> ['Ahab'])."""
-    return [t for t in _NAME_TOKEN.findall(name) if t.lower().strip("'’") not in _NOT_NAMES]
-
-
 def names_missing(names: Iterable[str], texts: Sequence[str]) -> list[str]:
     """The names none of whose identifying words occurs in any of ``texts`` (whole words, any case)."""
     haystack = "\n".join(texts)
     missing = []
     for name in names:
-        tokens = name_tokens(name)
+        tokens = name_words(name)
         if not tokens:
             continue  # 'the narrator', 'two soldiers': a description, not a name to check
         if not any(re.search(rf"(?<!\w){re.escape(t)}(?!\w)", haystack, re.IGNORECASE) for t in tokens):
@@ -77,7 +67,7 @@ def listed_names(text: str) -> list[str]:
     out = []
     for item in items:
         head = re.split(r"\s[-–—:]\s|:\s", item.strip(), maxsplit=1)[0]
-        if head and name_tokens(head):
+        if head and name_words(head):
             out.append(" ".join(head.split()[:4]))
     return out
 
@@ -103,9 +93,7 @@ def min_words_problem(fields: dict[str, str], min_words: int) -> str | None:
 def entities_problem(text: str, source: str, at_least: int) -> str | None:
     """Fewer than ``at_least`` of the source's own names (capitalised words that are not sentence starts)
     occur in ``text``: an answer about some other book."""
-    own = {
-        t for t in _NAME_TOKEN.findall(source) if t.lower() not in _NOT_NAMES and not _only_sentence_start(t, source)
-    }
+    own = {t for t in _NAME_TOKEN.findall(source) if t.lower() not in NOT_NAMES and not _only_sentence_start(t, source)}
     used = {t for t in _NAME_TOKEN.findall(text) if t in own}
     if len(own) >= at_least and len(used) < at_least:
         return (

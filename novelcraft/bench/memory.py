@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..models import RunningSummary
-from .metrics import NOT_NAMES, _name_mentions, capitalised_names, words
+from ..names import NOT_NAMES, capitalised_names, name_mentions
+from .metrics import words
 
 #: fields that describe the novel so far (the rest describe the last scene)
 GLOBAL_FIELDS = ("global_events", "unresolved_threads", "world_state", "active_characters", "global_shift")
@@ -143,8 +144,8 @@ def summary_quality(
     known_lower = (known_text or scene_text).lower()
     # summaries are terse fragments whose first word is capitalised ("Storm season; no ferry"), so only
     # mid-sentence runs count as names - plus everything in active_characters, which is a list of names
-    mid, _ = _name_mentions(body)
-    listed_mid, listed_start = _name_mentions(fields.get("active_characters", ""))
+    mid, _ = name_mentions(body)
+    listed_mid, listed_start = name_mentions(fields.get("active_characters", ""))
     summary_names = [n for n in {**mid, **listed_mid, **listed_start} if n.split()[-1].lower() not in NOT_NAMES]
     halluc = (
         sum(1 for n in summary_names if not _name_in(n, known_lower)) / len(summary_names) if summary_names else None

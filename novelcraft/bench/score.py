@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..models import Record
+from ..names import names_per_scene
 from . import metrics as m
 from .embed import Embedder
 from .memory import memory_drift, summary_quality
@@ -311,7 +312,7 @@ def score_novel(
     toks = [m.words(t) for t in texts]
     nwords = [len(t) for t in toks]
     cross = m.cross_scene_repetition(toks, 5)
-    names = m.names_per_scene(texts)
+    names = names_per_scene(texts)
     track = m.track_entities(names)
 
     sims = None

@@ -91,13 +91,9 @@ def summaries_and_instructions(
             if sc.scene_id in s.instructions:
                 sc.instruction = s.instructions[sc.scene_id].render()
         if summaries:
-            save("06_summaries.json", s.book_dir, SummariesFile({str(k): v for k, v in sorted(s.summaries.items())}))
+            save("06_summaries.json", s.book_dir, SummariesFile.of(s.summaries))
         if instructions:
-            save(
-                "07_instructions.json",
-                s.book_dir,
-                InstructionsFile({str(k): v for k, v in sorted(s.instructions.items())}),
-            )
+            save("07_instructions.json", s.book_dir, InstructionsFile.of(s.instructions))
 
 
 def _digest_round(

@@ -20,8 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from ..gates import name_tokens
 from ..models import Block, Chapter, RunningSummary
+from ..names import name_words
 from .structure.document import is_scene_break
 
 _NAME = re.compile(r"\b[A-Z][a-z'’]+(?:\s+[A-Z][a-z'’]+)*")
@@ -137,7 +137,7 @@ def names_in(text: str, known: set[str] | frozenset[str] = frozenset()) -> set[s
     for m in _NAME.finditer(text):
         start = m.start()
         before = text[max(0, start - 2) : start]
-        tokens = name_tokens(m.group(0))
+        tokens = name_words(m.group(0))
         if (start == 0 or re.search(r"[.!?\"“]\s*$", before)) and len(m.group(0).split()) == 1:
             tokens = [t for t in tokens if t in known]
         out.update(tokens)

@@ -5,10 +5,15 @@ Each file is written from its model, so what is on disk always validates against
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field, RootModel
 
 from ..models import Instruction, RunningSummary, Scene, WorldContext
 from ..strict import Record
+
+#: validation context under which answers kept over their word budget stay valid (see ``models._budgets_on``)
+_KEPT = {"word_budgets": False}
 
 
 class WorldContextFile(Record):
@@ -31,9 +36,20 @@ class ScenesFile(Record):
 class SummariesFile(RootModel[dict[str, RunningSummary]]):
     """``06_summaries.json``: scene id -> the running summary written after that scene."""
 
+    @classmethod
+    def of(cls, items: Mapping[int, RunningSummary]) -> SummariesFile:
+        """The file of ``items`` by scene id. Summaries kept over their word budget (flagged by the
+        stage) are written as they are: the budget is the stage's check, not the file's."""
+        return cls.model_validate({str(k): v for k, v in sorted(items.items())}, context=_KEPT)
+
 
 class InstructionsFile(RootModel[dict[str, Instruction]]):
     """``07_instructions.json``: scene id -> the scene's instruction."""
+
+    @classmethod
+    def of(cls, items: Mapping[int, Instruction]) -> InstructionsFile:
+        """The file of ``items`` by scene id (over-budget instructions kept and flagged, as above)."""
+        return cls.model_validate({str(k): v for k, v in sorted(items.items())}, context=_KEPT)
 
 
 class LLMFlag(Record):

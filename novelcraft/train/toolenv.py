@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..errors import NovelcraftError
+from ..procmem import TreePeak
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,20 @@ class StreamResult(NamedTuple):
     """Exit status of a streamed command and the peak resident memory of its process tree."""
 
     returncode: int
-    #: max RSS of the command or any descendant it waited for (Linux ``wait4``), in bytes; 0 if unknown
+    #: peak RSS of the largest process in the command's tree, in bytes; 0 if unknown
     peak_rss_bytes: int
 
 
-def _wait(proc: subprocess.Popen) -> StreamResult:
+def _wait(proc: subprocess.Popen, sampler: TreePeak | None) -> StreamResult:
+    if sampler is not None:
+        sampler.sample()  # the output has ended: one last look before the tree is reaped
+        proc.wait()
+        return StreamResult(proc.returncode, sampler.stop())
     if not hasattr(os, "wait4"):
         return StreamResult(proc.wait(), 0)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    # ru_maxrss is in KiB on Linux; it covers the child and the descendants it reaped (the trainer).
+    # Without /proc: ru_maxrss (KiB), which on Linux starts at the parent's own peak (see novelcraft.procmem).
     return StreamResult(proc.returncode, usage.ru_maxrss * 1024)
 
 
@@ -125,6 +130,7 @@ def run_streaming(
             bufsize=1,
         )
         assert proc.stdout is not None
+        sampler = TreePeak(proc.pid).start() if TreePeak.supported() else None
         try:
             for line in proc.stdout:
                 if echo is not None:
@@ -132,13 +138,15 @@ def run_streaming(
                     echo.flush()
                 if fh:
                     fh.write(line)
-            return _wait(proc)
+            return _wait(proc, sampler)
         except BaseException:
             proc.terminate()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            if sampler is not None:
+                sampler.stop()
             raise
     finally:
         if fh:

@@ -83,22 +83,6 @@ def test_default_slop_list_is_packaged():
     assert len(set(slop.phrases)) == len(slop.phrases)
 
 
-def test_capitalised_names_heuristics():
-    text = (
-        "Then Anna walked in. She looked at Mr. Brown and at Anna's coat. "
-        "The Duchess laughed. Later Ernest Everhard spoke to Anna. Monday was grey. Silence fell. Perhaps it would rain."
-    )
-    names = m.capitalised_names(text)
-    assert names["Anna"] == 3  # possessive folded, sentence-start not needed here
-    assert names["Mr Brown"] == 1
-    assert names["Ernest Everhard"] == 1
-    for not_a_name in ("Then", "She", "The", "Monday", "Perhaps", "Later"):
-        assert not_a_name not in names
-    assert names["Duchess"] == 1  # capitalised after an article: a title used as a name
-    # a word that only ever opens sentences is not taken for a name
-    assert "Silence" not in names
-
-
 def test_track_entities_renamed_and_dropped_character():
     scenes = [
         Counter({"Anna": 4, "Tomas": 3}),

@@ -15,6 +15,7 @@ from novelcraft.prep.book import prep_book
 from novelcraft.prep.llm_run import run_llm_stages
 from novelcraft.prep.recipe import PrepRecipe
 from novelcraft.prep.run import run_prep
+from novelcraft.prep.stage_files import SummariesFile
 from novelcraft.validate import validate_file
 
 
@@ -357,6 +358,32 @@ def test_rerun_after_fallbacks_makes_no_engine_call(tmp_path, counter, alice):
     assert again.flags == first.flags
     assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == files
     assert again.stats["segmentation"].reused == len(alice.chapters) and again.stats["segmentation"].calls == 0
+
+
+def test_answers_kept_over_their_word_budget_are_written_flagged_and_validate(tmp_path, counter, alice):
+    """A summary and an instruction that stay over their word budgets after compression are kept and flagged
+    (on_failure: flag): their stage files are written, reload, and `validate` reports them as warnings."""
+
+    def wordy(req):
+        data = json.loads(answer(req))
+        if req.schema.__name__ == "RunningSummary":
+            data["global_events"] = " ".join(["Alice ran on"] * 24)  # 72 words, budget 60
+        if req.schema.__name__ == "Instruction":
+            data["constraints"] = " ".join(["go on"] * 38)  # 76 words: the whole instruction over its 80
+        return json.dumps(data)
+
+    recipe = llm_recipe(tmp_path, stages={"on_failure": "flag"})
+    out = run_llm_stages([(alice, tmp_path / "a")], recipe, ScriptedEngine(wordy), counter, tmp_path, progress=False)
+    flags = out.flags[alice.meta.book_id]
+    assert {"summaries", "instructions"} <= {f["stage"] for f in flags}
+    assert any("words, budget is" in f["reason"] for f in flags if f["stage"] == "summaries")
+    summaries = SummariesFile.model_validate_json(
+        (tmp_path / "a" / "06_summaries.json").read_text(), context={"word_budgets": False}
+    )
+    assert len(summaries.root) == len(out.books[0].scenes)
+    for name in ("06_summaries.json", "07_instructions.json"):
+        issues = validate_file(tmp_path / "a" / name)
+        assert issues and all(i.severity == "warning" for i in issues), (name, issues)
 
 
 def test_compile_keeps_or_drops_flagged_records(tmp_path, counter, alice):

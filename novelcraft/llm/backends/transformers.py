@@ -169,7 +169,9 @@ class TransformersEngine:
             seconds = (time.perf_counter() - t0) / len(part)
             for i, text in zip(part, texts):
                 text = text if isinstance(text, str) else text[0]
-                n_out = len(self.tokenizer.encode(text, add_special_tokens=False))
+                # Outlines returns text only: re-encoding it can differ from the generated ids by a token
+                # or two, and generate() never makes more than max_new_tokens, so the count is capped there.
+                n_out = min(len(self.tokenizer.encode(text, add_special_tokens=False)), max_tokens)
                 out[i] = LLMResponse(
                     key=requests[i].key,
                     text=text,
