@@ -110,6 +110,8 @@ class TransformersEngine:
             output_type = JsonSchema(json.dumps({**_closed(json_schema_of(schema)), "x-guidance": compact}))
         else:
             output_type = JsonSchema(json.dumps(json_schema_of(schema)), whitespace_pattern=JSON_WHITESPACE)
+        if self.model is None:
+            raise LLMError("the engine is closed", step="llm")
         try:
             return self._outlines.Generator(self.model, output_type, backend=backend)
         except ImportError as exc:
