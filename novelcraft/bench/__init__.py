@@ -26,7 +26,7 @@ _EXPORTS = {
     "score_novel": "score",
     "NovelScores": "score",
     "SceneScores": "score",
-    "METRICS": "score",
+    "METRICS": "catalog",
     "reference_index_for": "score",
     "Embedder": "embed",
     "MiniLMEmbedder": "embed",

@@ -29,7 +29,8 @@ from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_json, atomic_write_text
 from ..models import Record
 from .baseline import HumanBaseline
-from .score import METRIC_BY_KEY, METRICS, NovelScores
+from .catalog import METRIC_BY_KEY, METRICS
+from .score import NovelScores
 from .speed import SpeedResult, flatten_figures
 
 log = logging.getLogger(__name__)
