@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .errors import NovelcraftError
+from .errors import NovelcraftError, setup_hint
 
 _PARAGRAPH_RE = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.DOTALL)
 
@@ -31,7 +31,7 @@ def _segmenter(language: str) -> Any:
     try:
         import pysbd
     except ImportError:
-        raise NovelcraftError("sentence splitting needs pysbd (pip install pysbd)", step="sentences") from None
+        raise NovelcraftError(f"sentence splitting needs pysbd ({setup_hint('dev')})", step="sentences") from None
     return pysbd.Segmenter(language=language, clean=False, char_span=True)
 
 

@@ -209,13 +209,13 @@ def read_story(
             raise NovelcraftError(f"no chapter {chapter} (the book has {len(b.chapters)})", path=book, step="continue")
         body, _ = chapter_body(found[0])
         if sentence is None:
-            return body
+            return body.strip()
         spans = split_sentences(body)
         if not 1 <= sentence <= len(spans):
             raise NovelcraftError(
                 f"chapter {chapter} has {len(spans)} sentences, not {sentence}", path=book, step="continue"
             )
-        return body[: spans[sentence - 1].end]
+        return body[spans[0].start : spans[sentence - 1].end]  # from the first sentence: no heading gap
     if source == "-":
         text = (stdin or sys.stdin).read()
     else:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import setup_hint
 from .counter import HFTokenCounter, TokenCounter, plain_bpe
 from .fast import BPECore, FastTokenCounter
 
@@ -128,10 +129,10 @@ def select_counter(
             level = logging.WARNING if explicit else logging.INFO
             log.log(
                 level,
-                "token counting: %s is not installed (%s: pip install %s); using tokenizers",
+                "token counting: %s is not installed (%s: %s); using tokenizers",
                 backend,
                 exc,
-                backend,
+                setup_hint("fast-tokens"),
             )
             continue
         except Exception as exc:  # an engine that cannot take this vocabulary

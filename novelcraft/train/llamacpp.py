@@ -126,7 +126,7 @@ def _tool(name: str) -> str:
     found = str(here) if here.is_file() else shutil.which(name)
     if not found:
         raise LlamaCppError(
-            f"building llama-quantize needs {name} (pip install cmake ninja, or {setup_hint('dev,export')})",
+            f"building llama-quantize needs {name} ({setup_hint('dev,export')})",
             step="llama-quantize",
         )
     return found

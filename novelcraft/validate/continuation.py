@@ -28,14 +28,17 @@ META_SCHEMA = "continuation_meta"
 
 
 def is_continuation_row(row: Any) -> bool:
-    """A row whose assistant turn opens with ``<reasoning>`` or that has no system turn (the CRA shape)."""
+    """A row whose assistant turn opens with ``<reasoning>`` or whose user turn is a continuation prompt (the
+    CRA ``### Context:`` or the chat format's ``<context>``); a scene record that lost a turn is not one."""
     if not isinstance(row, dict) or not isinstance(row.get("messages"), list) or not row["messages"]:
         return False
     turns = [m for m in row["messages"] if isinstance(m, dict)]
     last = turns[-1] if turns else {}
     content = last.get("content")
     opens = isinstance(content, str) and content.lstrip().startswith("<reasoning>")
-    return opens or [m.get("role") for m in turns] == ["user", "assistant"]
+    users = [m.get("content") for m in turns if m.get("role") == "user"]
+    prompt = any(isinstance(u, str) and ("### Context:\n" in u or "<context>\n" in u) for u in users)
+    return opens or prompt
 
 
 def is_continuation_meta_row(row: Any) -> bool:

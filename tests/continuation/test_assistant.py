@@ -96,11 +96,13 @@ def test_cli_json_output(tmp_path, capsys, monkeypatch):
     import novelcraft.llm.factory as factory
 
     monkeypatch.setattr(
-        factory, "make_engine", lambda cfg: ScriptedEngine(lambda r: "<reasoning>R</reasoning><answer>A. B.</answer>")
+        factory,
+        "make_engine",
+        lambda cfg: ScriptedEngine(lambda r: "<reasoning>R</reasoning><answer>She ran. He followed.</answer>"),
     )
     assert cli.main(["continue", str(recipe), "-i", str(story), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["reasoning"], out["continuation"], out["trimmed"]) == ("R", "A.", True)
+    assert (out["reasoning"], out["continuation"], out["trimmed"]) == ("R", "She ran.", True)
     assert cli.main(["continue", str(recipe), "-i", str(tmp_path / "missing.txt")]) == 1
     assert "cannot read the story" in capsys.readouterr().err
 
