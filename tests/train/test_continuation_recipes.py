@@ -160,7 +160,8 @@ def test_swift_cra_labels_and_two_steps(tmp_path, tiny_qwen2, venv_or_skip, coun
     r = _load(ROOT / "recipes/continuation/train/swift-cpu-smoke.yaml", tmp_path, f"base_model={tiny_qwen2}")
     counts = _counts(tmp_path, counter, r.chat_template)
     proc = subprocess.run(
-        [tool_python(venv), TOOLS / "swift_labels.py", tiny_qwen2, SWIFT_INSTRUCT_TEMPLATE, counts, SAMPLE],
+        [tool_python(venv), TOOLS / "swift_labels.py", f"--model-type={r.model_type}", tiny_qwen2,
+         SWIFT_INSTRUCT_TEMPLATE, counts, SAMPLE],
         env=tool_env(venv, cpu=True, extra={"HF_HUB_OFFLINE": "1"}),
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip

@@ -1,6 +1,8 @@
 """Run inside the MS-SWIFT venv: encode records with swift's own template, as `swift sft` does, and check them.
 
-    python swift_labels.py MODEL_DIR TEMPLATE_TYPE COUNTS.json DATA.jsonl...
+    python swift_labels.py [--model-type=TYPE] MODEL_DIR TEMPLATE_TYPE COUNTS.json DATA.jsonl...
+
+(``--model-type``: swift's model type where the folder alone is ambiguous, e.g. ``qwen2`` vs ``qwen2_gte``.)
 
 For every record the positions with a label (not -100) must be one contiguous span whose decoded text is the
 record's assistant content followed by <|im_end|>, and the encoded length must equal novelcraft's compile
@@ -15,9 +17,9 @@ from swift.model import get_processor
 from swift.template import get_template
 
 
-def main(model_dir: str, template_type: str, counts_file: str, *data: str) -> int:
+def main(model_dir: str, template_type: str, counts_file: str, *data: str, model_type: str | None = None) -> int:
     counts = {content: n for content, n in json.loads(Path(counts_file).read_text(encoding="utf-8"))}
-    processor = get_processor(model_dir)
+    processor = get_processor(model_dir, model_type=model_type)
     template = get_template(processor, template_type=template_type, max_length=1 << 16)
     template.set_mode("train")
     rows, problems, checked = 0, [], 0
@@ -48,4 +50,6 @@ def main(model_dir: str, template_type: str, counts_file: str, *data: str) -> in
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    args = sys.argv[1:]
+    kind = next((a.split("=", 1)[1] for a in args if a.startswith("--model-type=")), None)
+    sys.exit(main(*[a for a in args if not a.startswith("--model-type=")], model_type=kind))
