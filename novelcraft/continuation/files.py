@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import Any
 
 from .. import __version__
-from ..errors import NovelcraftError, setup_hint
-from ..io import atomic_write_jsonl, atomic_write_text, create_temp_dir
+from ..datafiles import save_hf_dataset, write_split_files
+from ..io import atomic_write_text
 from ..recipes import dump_recipe
 from .recipe import ContinuationRecipe
 from .records import SPLITS, Built, ContinuationMeta, ContinuationStats
@@ -20,41 +18,8 @@ HF_DIR = "hf_dataset"
 
 def export_hf(built: Built, path: str | Path) -> Path:
     """Save the splits as a ``datasets.DatasetDict`` (``messages`` plus the sidecar columns), atomically."""
-    try:
-        import datasets
-    except ImportError:
-        raise NovelcraftError(
-            f"export format 'hf' needs the 'datasets' package ({setup_hint('dev,hf')})", step="export"
-        ) from None
-    path = Path(path)
-    columns: dict[str, Any] = {"messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}]}
-    for name, field in ContinuationMeta.model_fields.items():
-        ann = field.annotation
-        columns[name] = datasets.Value("int32" if ann is int else "bool" if ann is bool else "string")
-    features = datasets.Features(columns)
-    dd = datasets.DatasetDict(
-        {
-            split: datasets.Dataset.from_dict(
-                {name: [row[name] for row in rows] for name in columns}, features=features
-            )
-            for split, rows in (
-                (s, [{**x.record.as_dict(), **x.meta.model_dump(mode="json")} for x in getattr(built, s)])
-                for s in SPLITS
-            )
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = create_temp_dir(path.parent, prefix=f".{path.name}.")
-    datasets.disable_progress_bars()
-    try:
-        dd.save_to_disk(str(tmp))
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    rows = {s: [{**x.record.as_dict(), **x.meta.model_dump(mode="json")} for x in getattr(built, s)] for s in SPLITS}
+    return save_hf_dataset(rows, ContinuationMeta, Path(path))
 
 
 def expected_files(recipe: ContinuationRecipe, stats: ContinuationStats) -> list[str]:
@@ -75,17 +40,8 @@ def expected_files(recipe: ContinuationRecipe, stats: ContinuationStats) -> list
 def write_dataset(built: Built, recipe: ContinuationRecipe, run_dir: str | Path) -> list[Path]:
     """Write the data files of ``built`` under ``run_dir`` (atomically; a split left empty loses its old files)."""
     run_dir = Path(run_dir)
-    written = []
-    for split in SPLITS:
-        items = getattr(built, split)
-        data, meta = run_dir / f"{split}.jsonl", run_dir / f"{split}.meta.jsonl"
-        if not items:
-            data.unlink(missing_ok=True)
-            meta.unlink(missing_ok=True)
-            continue
-        if "jsonl" in recipe.export.formats:
-            written.append(atomic_write_jsonl(data, [x.record.as_dict() for x in items]))
-        written.append(atomic_write_jsonl(meta, [x.meta for x in items]))
+    splits = {s: ([x.record.as_dict() for x in getattr(built, s)], [x.meta for x in getattr(built, s)]) for s in SPLITS}
+    written = write_split_files(run_dir, splits, jsonl="jsonl" in recipe.export.formats)
     if "hf" in recipe.export.formats:
         written.append(export_hf(built, run_dir / HF_DIR))
     if recipe.export.data_card:

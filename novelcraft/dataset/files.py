@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import NovelcraftError, setup_hint
-from ..io import atomic_write_jsonl, atomic_write_text, create_temp_dir
+from ..datafiles import save_hf_dataset, write_split_files
+from ..errors import NovelcraftError
+from ..io import atomic_write_text
 from ..models import Book, RecordMeta, TrainingRecord
 from ..runs import read_stats, resolve_inputs
 from .card import DATA_CARD, HF_DIR, render_data_card
@@ -76,74 +76,21 @@ def load_book(path: str | Path) -> Book:
 def export_hf_dataset(result: CompileResult, path: str | Path) -> Path:
     """Save the splits as a ``datasets.DatasetDict`` with ``save_to_disk`` (atomically: written to a
     temporary folder, then moved into place). Columns: ``messages`` and the :class:`RecordMeta` fields."""
-    try:
-        import datasets
-    except ImportError:
-        raise NovelcraftError(
-            f"export format 'hf' needs the 'datasets' package ({setup_hint('dev,hf')}), "
-            "or remove hf from export.formats",
-            step="export",
-        ) from None
-    path = Path(path)
-    message = {"role": datasets.Value("string"), "content": datasets.Value("string")}
-    columns: dict[str, Any] = {"messages": [message]}
-    for name, field in RecordMeta.model_fields.items():
-        ann = field.annotation
-        if ann is int:
-            columns[name] = datasets.Value("int32")
-        elif ann is bool:
-            columns[name] = datasets.Value("bool")
-        elif ann == list[str]:
-            columns[name] = [datasets.Value("string")]
-        else:
-            columns[name] = datasets.Value("string")
-    features = datasets.Features(columns)
-    splits = {}
-    for split in SPLITS:
-        rows = [
+    rows = {
+        split: [
             {"messages": [m.model_dump() for m in r.record.messages], **r.meta.model_dump()}
             for r in getattr(result, split)
         ]
-        splits[split] = datasets.Dataset.from_list(rows, features=features)
-    dd = datasets.DatasetDict(splits)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = create_temp_dir(path.parent, prefix=f".{path.name}.")
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # our own progress reporting is the caller's; keep stderr clean
-    try:
-        dd.save_to_disk(str(tmp))
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-        tmp.rename(path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if bars:
-            datasets.enable_progress_bars()
-    return path
+        for split in SPLITS
+    }
+    return save_hf_dataset(rows, RecordMeta, Path(path))
 
 
 def write_compiled(result: CompileResult, recipe: CompileRecipe, run_dir: str | Path) -> list[Path]:
     """Write the data files of ``result`` under ``run_dir`` (atomically); returns the paths written."""
     run_dir = Path(run_dir)
-    written = []
-    for split in SPLITS:
-        recs = getattr(result, split)
-        data, meta = run_dir / f"{split}.jsonl", run_dir / f"{split}.meta.jsonl"
-        if not recs:
-            # a stale split from an earlier run must not survive next to the new one
-            data.unlink(missing_ok=True)
-            meta.unlink(missing_ok=True)
-            continue
-        if "jsonl" in recipe.export.formats:
-            written.append(atomic_write_jsonl(data, [r.record for r in recs]))
-        written.append(atomic_write_jsonl(meta, [r.meta for r in recs]))
+    splits = {s: ([r.record for r in getattr(result, s)], [r.meta for r in getattr(result, s)]) for s in SPLITS}
+    written = write_split_files(run_dir, splits, jsonl="jsonl" in recipe.export.formats)
     if "hf" in recipe.export.formats:
         written.append(export_hf_dataset(result, run_dir / HF_DIR))
     if recipe.export.data_card:
