@@ -8,18 +8,8 @@ from pathlib import Path
 import pytest
 
 from novelcraft.errors import NovelcraftError
-from novelcraft.runs import (
-    ItemStats,
-    Manifest,
-    ResultStore,
-    RunStats,
-    StageStats,
-    files_with_suffix,
-    fingerprint,
-    read_stats,
-    resolve_inputs,
-    settings_diff,
-)
+from novelcraft.runs import Manifest, ResultStore, files_with_suffix, fingerprint, resolve_inputs, settings_diff
+from novelcraft.stats import ItemStats, RunStats, StageStats, read_stats
 
 
 def touch(path: Path) -> Path:

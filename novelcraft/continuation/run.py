@@ -32,7 +32,8 @@ from ..llm.factory import LazyEngine
 from ..llm.tasks import DebugLog, Outcome, Task, run_tasks
 from ..prompts import load_prompt
 from ..recipes import dump_recipe, write_resolved_recipe
-from ..runs import ItemStats, Manifest, ResultStore, RunStats, StageStats, fingerprint, read_stats
+from ..runs import Manifest, ResultStore, fingerprint
+from ..stats import ItemStats, RunStats, StageStats, read_stats
 from .chunk import Chunk, chunk_book, select_chunks
 from .files import expected_files, write_dataset
 from .recipe import ContinuationRecipe

@@ -13,7 +13,8 @@ from ..datafiles import save_hf_dataset, write_split_files
 from ..errors import NovelcraftError
 from ..io import atomic_write_text
 from ..models import Book, RecordMeta, TrainingRecord
-from ..runs import read_stats, resolve_inputs
+from ..runs import resolve_inputs
+from ..stats import read_stats
 from .card import DATA_CARD, HF_DIR, render_data_card
 from .recipe import DEFAULT_BOOK_FILES, CompileRecipe
 from .stats import SPLITS, CompiledRecord, CompileResult, CompileStats

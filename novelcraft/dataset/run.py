@@ -10,7 +10,8 @@ from ..chat_format import load_chat_template
 from ..errors import NovelcraftError
 from ..io import sha256_file
 from ..recipes import dump_recipe, write_resolved_recipe
-from ..runs import ItemStats, Manifest, RunStats, fingerprint
+from ..runs import Manifest, fingerprint
+from ..stats import ItemStats, RunStats
 from .files import expected_files, load_book, load_compiled, resolve_book_files, write_compiled
 from .recipe import CompileRecipe
 from .records import compile_books

@@ -20,7 +20,8 @@ from ..io import sha256_text
 from ..llm.types import Engine
 from ..prompts import PromptTemplate, load_prompt
 from ..recipes import write_resolved_recipe
-from ..runs import ItemStats, Manifest, RunStats, settings_diff
+from ..runs import Manifest, settings_diff
+from ..stats import ItemStats, RunStats
 from ..tokens import TokenCounter
 from .outline import Outline, read_outline
 from .output import write_novel_files

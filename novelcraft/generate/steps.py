@@ -22,7 +22,8 @@ from ..llm.types import Engine, LLMRequest, LLMResponse
 from ..memory import make_summary_task
 from ..models import Instruction
 from ..prompts import load_prompt
-from ..runs import Manifest, ResultStore, StageStats
+from ..runs import Manifest, ResultStore
+from ..stats import StageStats
 from ..tokens import TokenCounter
 from .outline import (
     ActPlan,
