@@ -13,10 +13,11 @@ File writes go through :mod:`novelcraft.io` (atomic: temporary file, fsync, rena
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,25 +101,51 @@ class ManifestFile(Record):
     entries: dict[str, ManifestEntry] = Field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (a file or folder that exists) for the block: the writers
+    of one run directory in several processes (an executor's workers) take turns. Where the file system
+    offers no locks it does nothing, which is right for the one process that runs alone."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class Manifest:
     """``manifest.json`` of a folder: which outputs are finished, and from what.
 
     Outputs are written first, the entry after them, so a killed run never leaves an entry for a file
-    that is missing or half-written.
+    that is missing or half-written. A change is made under a lock on the folder and merged with the
+    entries on disk, so several processes may record entries of one manifest.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.entries: dict[str, ManifestEntry] = {}
+        self.entries: dict[str, ManifestEntry] = self._read()
+
+    def _read(self) -> dict[str, ManifestEntry]:
+        entries: dict[str, ManifestEntry] = {}
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raw = {}
         for name, entry in (raw.get("entries", {}) if isinstance(raw, dict) else {}).items():
             try:
-                self.entries[name] = ManifestEntry.model_validate(entry)
+                entries[name] = ManifestEntry.model_validate(entry)
             except ValueError:
                 continue  # an unreadable entry is redone, never trusted
+        return entries
 
     def done(self, name: str, fp: str) -> bool:
         """The entry is finished with this fingerprint and all its files exist."""
@@ -141,12 +168,19 @@ class Manifest:
         directory) are its outputs, stored relative to the manifest's folder."""
         base = self.path.parent.resolve()
         rel = [os.path.relpath(Path(f).resolve(), base) for f in files]
-        self.entries[name] = ManifestEntry(fingerprint=fp, files=rel, seconds=round(seconds, 4), settings=settings)
-        self.save()
+        entry = ManifestEntry(fingerprint=fp, files=rel, seconds=round(seconds, 4), settings=settings)
+        self._change(lambda entries: entries.__setitem__(name, entry))
 
     def forget(self, name: str) -> None:
         """Remove the entry ``name`` (its outputs are about to be replaced)."""
-        if self.entries.pop(name, None) is not None:
+        if name in self.entries or name in self._read():
+            self._change(lambda entries: entries.pop(name, None))
+
+    def _change(self, edit: Callable[[dict[str, ManifestEntry]], object]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(self.path.parent):
+            self.entries = self._read()  # with what other processes recorded meanwhile
+            edit(self.entries)
             self.save()
 
     def save(self) -> None:
@@ -198,15 +232,16 @@ class ResultStore:
         self.path = Path(path)
         self._data: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            self._drop_torn_tail()
-            with self.path.open("r", encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(rec, dict) and "hash" in rec:
-                        self._data[rec["hash"]] = rec
+            with locked(self.path):  # another process may be appending: never cut its line in half
+                self._drop_torn_tail()
+                with self.path.open("r", encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            rec = json.loads(line)
+                        except ValueError:
+                            continue
+                        if isinstance(rec, dict) and "hash" in rec:
+                            self._data[rec["hash"]] = rec
 
     def _drop_torn_tail(self) -> None:
         # A line cut by a kill has no newline; appending after it would glue the next record onto it.
@@ -225,12 +260,13 @@ class ResultStore:
         if not records:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
-                self._data[rec["hash"]] = rec
+        text = "".join(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n" for rec in records)
+        with self.path.open("a", encoding="utf-8") as f, locked(self.path):
+            f.write(text)  # whole lines under the lock: appends of several processes never interleave
             f.flush()
             os.fsync(f.fileno())
+        for rec in records:
+            self._data[rec["hash"]] = rec
 
     def __len__(self) -> int:
         return len(self._data)

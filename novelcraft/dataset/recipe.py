@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..chat_format import DEFAULT_CHAT_TEMPLATE, DEFAULT_OPENING_SUMMARY, ChatTemplateName, SystemPromptConfig
+from ..executors.config import ExecutorConfig
 from ..recipes import Budgets, Recipe, TokenizerConfig
 from ..strict import Strict
 
@@ -95,3 +96,6 @@ class CompileRecipe(Recipe):
     )
     split: SplitConfig = SplitConfig()
     export: ExportConfig = ExportConfig()
+    executor: ExecutorConfig = Field(
+        ExecutorConfig(), description="where the books' records are counted, a book per unit (the data set is the same)"
+    )

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import traceback
 from collections.abc import Sequence
@@ -90,7 +91,15 @@ class LocalExecutor:
         process = self._context.Process(target=_worker_main, args=(child, self.env), daemon=True)
         process.start()
         child.close()
-        parent.send(("init", fn, shared))
+        try:
+            parent.send(("init", fn, shared))
+        except (AttributeError, TypeError, pickle.PicklingError) as exc:  # a lambda, an open client, a lock...
+            process.kill()
+            raise ExecutorError(
+                f"what the workers share cannot be sent to another process ({exc}); pass picklable arguments "
+                "(an engine made from the recipe's llm section in each worker is the default)",
+                step="executor",
+            ) from None
         return _Worker(process, parent)
 
     def map(

@@ -74,6 +74,13 @@ def _fail(
     )
 
 
+def checkpoint(novels: Sequence[NovelHandle], manifest: Manifest) -> None:
+    """Write each novel's checkpoint, then its entry in the run's manifest (with the key of its settings)."""
+    for n in novels:
+        path = save_state(n.state, n.dir)
+        manifest.record(f"novels/{n.state.novel_id}", n.state.key, [path], settings=n.state.settings)
+
+
 class Meter:
     """Passes batches to the engine and adds up tokens and seconds per request key (for the trace)."""
 
@@ -134,9 +141,7 @@ class Stepper:
 
     def save(self, novels: Sequence[NovelHandle]) -> None:
         """Checkpoint each novel, then record it in the run's manifest with the key of its settings."""
-        for n in novels:
-            path = save_state(n.state, n.dir)
-            self.manifest.record(f"novels/{n.state.novel_id}", n.state.key, [path], settings=n.state.settings)
+        checkpoint(novels, self.manifest)
 
     # -- world context ------------------------------------------------------------------------------
 
