@@ -10,10 +10,13 @@ Layout of a run (``OUTPUT_DIR/NAME``)::
                                   (+ 02_clean.md to read, 02_structure.md: the outline and every decision)
     books/<stem>/03_book.json     the Book JSON (blocks and scenes)
     books/<stem>/manifest.json    fingerprint of each finished stage
+    books/<stem>/done.json        stages 1-3 of the book are finished (see :mod:`novelcraft.prep.dispatch`)
 
 Every file is written atomically and a stage is recorded in the manifest only after its file is in
 place, so a killed run leaves no file that looks finished; a re-run skips stages whose fingerprint
-(source file, recipe section, novelcraft version) is unchanged.
+(source file, recipe section, novelcraft version) is unchanged. Stages 1-3 run a book per unit on the
+recipe's ``executor`` (this process, worker processes, or Ray tasks: the files are the same); stages 4-7
+batch every book's requests from this process to the engine (one server, or a pool of them).
 """
 
 from __future__ import annotations
@@ -164,6 +167,13 @@ def _run_llm(
     try:
         out = run_llm_stages([(b, d) for b, d, _ in done], recipe, engine, counter, run_dir, progress=progress)
     finally:
+        endpoints = getattr(engine, "endpoint_stats", None)
+        if callable(endpoints) and endpoints():  # a pool of servers: what each endpoint answered
+            stats.details["endpoints"] = endpoints()
+            stats.notes += [
+                f"endpoint {e['url']}: {e['requests']} requests, {e['failures']} failures ({e['state']})"
+                for e in stats.details["endpoints"]
+            ]
         if own:
             engine.close()
     # One count of flags, from the books' flag lists: the book lines, the stage lines, stats.json and

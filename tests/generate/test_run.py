@@ -3,7 +3,9 @@ resume, branch, outputs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -352,3 +354,15 @@ def test_worker_processes_generate_the_same_novels(recipe_for, writer, counter, 
     again = generate_novels(ALL_SEEDS, two, ScriptedEngine(refuse), counter=counter, resume=True)
     assert sum(s.calls for s in again.stats.stages.values()) == 0
     assert _novel_bytes(b) == _novel_bytes(a)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray package (extra ray)")
+def test_ray_generates_the_same_novels(recipe_for, writer, counter, tmp_path, monkeypatch):
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    inline = generate_novels(ALL_SEEDS, recipe_for(name="inline"), ScriptedEngine(writer), counter=counter)
+    on_ray = recipe_for(name="ray", executor={"type": "ray", "workers": 2, "threads": 1})
+    result = generate_novels(ALL_SEEDS, on_ray, ScriptedEngine(writer), counter=counter)
+    assert _novel_bytes(result.run_dir) == _novel_bytes(inline.run_dir)
+    assert (result.stats.executor.type, result.stats.executor.units) == ("ray", 2)

@@ -61,6 +61,18 @@ class Killer(threading.Thread):
             time.sleep(0.005)
 
 
+def prep_killing_a_worker(r: PrepRecipe):
+    """``run_prep(r)`` while a :class:`Killer` kills the first worker seen holding a book."""
+    killer = Killer(r.run_dir)
+    killer.start()
+    try:
+        result = run_prep(r)
+    finally:
+        killer.stop.set()
+    assert killer.killed is not None, "no lease was seen: the test killed nothing"
+    return result, killer.killed
+
+
 def check_same_as_inline(run_dir: Path, result, inline) -> None:
     ref_dir, ref = inline
     assert stage_files(run_dir) == stage_files(ref_dir)
@@ -97,14 +109,7 @@ def test_worker_processes_write_the_inline_files_and_rerun_from_markers(books_di
 
 def test_a_worker_killed_mid_book_has_its_book_redone(books_dir, tmp_path, inline):
     r = recipe(books_dir, tmp_path, "killed", executor={"workers": 2, "threads": 1})
-    killer = Killer(r.run_dir)
-    killer.start()
-    try:
-        result = run_prep(r)
-    finally:
-        killer.stop.set()
-    assert killer.killed is not None, "no lease was seen: the test killed nothing"
-    book, pid = killer.killed
+    result, (book, pid) = prep_killing_a_worker(r)
     check_same_as_inline(r.run_dir, result, inline)
     item = next(i for i in result.stats.items if Path(i.source).stem == book)
     assert item.tries == 2 and item.worker.split(":")[-1] != str(pid)
@@ -117,16 +122,10 @@ def test_a_worker_killed_mid_book_has_its_book_redone(books_dir, tmp_path, inlin
 def test_ray_writes_the_inline_files_and_survives_a_killed_worker(books_dir, tmp_path, inline, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     r = recipe(books_dir, tmp_path, "ray", executor={"type": "ray", "workers": 2, "threads": 1})
-    killer = Killer(r.run_dir)
-    killer.start()
-    try:
-        result = run_prep(r)
-    finally:
-        killer.stop.set()
-    assert killer.killed is not None, "no lease was seen: the test killed nothing"
+    result, (book, _) = prep_killing_a_worker(r)
     check_same_as_inline(r.run_dir, result, inline)
     ex = result.stats.executor
     assert (ex.type, ex.units, ex.lost) == ("ray", 3, [])
-    assert ex.redone == [killer.killed[0]]
+    assert ex.redone == [book]
     again = run_prep(r)
     assert (again.stats.executor.units, again.stats.executor.skipped) == (0, 3)

