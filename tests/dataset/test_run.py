@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,19 @@ def test_worker_processes_count_the_same_data_set(
     assert (ex["type"], ex["workers"], ex["units"], ex["lost"]) == ("local", 2, 3, [])
     again = run_compile(recipe(tmp_path / "two", **kw), counter)  # now in-process: still current
     assert again.skipped
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray package (extra ray)")
+def test_ray_counts_the_same_data_set(
+    tmp_path: Path, alice: Book, counter, write_run_layout, recipe, tiny_book, monkeypatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    books_dir = write_run_layout(tmp_path / "runs", [alice, tiny_book("zzz_tiny", narrative=6)])
+    kw = {"books": [str(books_dir)], "system_prompt": {}}
+    one = run_compile(recipe(tmp_path / "one", **kw), counter)
+    on_ray = run_compile(recipe(tmp_path / "ray", executor={"type": "ray", "workers": 2, "threads": 1}, **kw), counter)
+    assert one.stats.model_dump() == on_ray.stats.model_dump()
+    for name in ("train.jsonl", "train.meta.jsonl"):
+        a, b = (tmp_path / d / "datasets" / "t" / name for d in ("one", "ray"))
+        assert a.read_bytes() == b.read_bytes(), name
