@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..bookfiles import load_book, resolve_book_files
 from ..chat_format import load_chat_template
-from ..dataset.files import load_book, resolve_book_files
 from ..errors import NovelcraftError
 from ..io import sha256_file
 from ..llm.factory import LazyEngine

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..bookfiles import load_book
 from ..chat_format import ChatTemplate
 from ..errors import NovelcraftError
 from ..executors.base import Executor, Unit, UnitContext
 from ..tokens import TokenCounter
-from .files import load_book
 from .recipe import CompileRecipe
 from .records import count_book
 

@@ -19,8 +19,8 @@ from ..chat_format import (
 from ..errors import NovelcraftError
 from ..io import sha256_text
 from ..models import Book, RecordMeta, Scene, TrainingRecord
+from ..splits import split_records
 from .recipe import CompileRecipe
-from .split import split_records
 from .stats import (
     SPLITS,
     BookSummary,

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from ..bookfiles import load_book, resolve_book_files
 from ..chat_format import load_chat_template
 from ..errors import NovelcraftError
 from ..executors.base import make_executor
@@ -13,7 +14,7 @@ from ..io import sha256_file
 from ..recipes import dump_recipe, write_resolved_recipe
 from ..runs import Manifest, fingerprint
 from ..stats import ItemStats, RunStats
-from .files import expected_files, load_book, load_compiled, resolve_book_files, write_compiled
+from .files import expected_files, load_compiled, write_compiled
 from .parallel import count_books
 from .recipe import CompileRecipe
 from .records import compile_books
