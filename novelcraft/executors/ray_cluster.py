@@ -97,6 +97,8 @@ class RayExecutor:
     """Ray tasks (see the module docs)."""
 
     def __init__(self, config: ExecutorConfig) -> None:
+        # Ray would report usage statistics over the network; a data-prep run sends nothing anywhere.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         if not config.address and "ray" not in sys.modules:
             # A local instance is this machine's alone: Ray's switch for single-machine clusters keeps every
             # one of its servers on 127.0.0.1 (it is read when ray is imported).
