@@ -186,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {s.gold} | {s.predicted} | {s.precision:.2f} | {s.recall:.2f} | {s.f1:.2f} |")
     faith = rest["faith"]
     print("\n## Summaries\n")
-    print("| book | summaries | name precision | name recall | within word budgets | drift |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| book | summaries | naming anyone | name precision | name recall | within word budgets | drift |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for b, f in zip(books, faith):
         drift = f"{f.drift:+.2f}" if f.drift is not None else "–"
+        precision = f"{f.name_precision:.2f}" if f.name_precision is not None else "–"
         print(
-            f"| {b.meta.book_id} | {f.summaries} | {f.name_precision:.2f} | {f.name_recall:.2f} | "
+            f"| {b.meta.book_id} | {f.summaries} | {f.naming} | {precision} | {f.name_recall:.2f} | "
             f"{f.within_budget:.2f} | {drift} |"
         )
     print(f"\n## Instructions (embedder {rest['embedder']})\n")

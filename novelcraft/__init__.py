@@ -5,8 +5,9 @@ The pipeline is the package layout: :mod:`novelcraft.prep` (books -> Book JSON -
 :mod:`novelcraft.generate` (seeds -> novels) and :mod:`novelcraft.bench` (novels scored against human ones).
 What the stages share lives below them: the prompt contract (:mod:`novelcraft.chat_format`), the running
 summary task (:mod:`novelcraft.memory`), records (:mod:`novelcraft.models`), recipes
-(:mod:`novelcraft.recipes`), runs (:mod:`novelcraft.runs`), token counting (:mod:`novelcraft.tokens`) and the
-LLM engines (:mod:`novelcraft.llm`).
+(:mod:`novelcraft.recipes`), runs (:mod:`novelcraft.runs`) and their stats (:mod:`novelcraft.stats`), where
+units of work run (:mod:`novelcraft.executors`), token counting (:mod:`novelcraft.tokens`) and the LLM engines
+(:mod:`novelcraft.llm`).
 
 The names below are imported lazily, so ``import novelcraft`` loads no tokenizer, model or client::
 
@@ -26,7 +27,7 @@ _EXPORTS = {
     # recipes and runs
     "load_recipe": "recipes",
     "Recipe": "recipes",
-    "RunStats": "runs",
+    "RunStats": "stats",
     "NovelcraftError": "errors",
     # token counting
     "load_token_counter": "tokens",

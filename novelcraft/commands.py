@@ -2,7 +2,7 @@
 
 A command declares its arguments and names its handler as ``"module:function"``, imported only when the
 command runs, so ``novelcraft --help`` loads no stage. Handlers are thin: they load the recipe, call the
-stage's public function and print its :class:`~novelcraft.runs.RunStats` with :func:`report`.
+stage's public function and print its :class:`~novelcraft.stats.RunStats` with :func:`report`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .runs import RunStats
+    from .stats import RunStats
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,12 +10,37 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from .errors import NovelcraftError, setup_hint
 from .io import atomic_write_jsonl, create_temp_dir
+from .strict import Strict
+
+ExportFormat = Literal["jsonl", "hf"]
+
+
+def _default_formats() -> list[ExportFormat]:
+    return ["jsonl"]
+
+
+class ExportConfig(Strict):
+    """Which data-set formats are written, and whether the data card is."""
+
+    formats: list[ExportFormat] = Field(
+        default_factory=_default_formats,
+        min_length=1,
+        description="jsonl: train.jsonl/validation.jsonl; hf: a datasets.DatasetDict saved with save_to_disk "
+        "(needs the 'datasets' package)",
+    )
+    data_card: bool = Field(True, description="write README.md describing the data set")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExportConfig:
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"export.formats has duplicates: {self.formats}")
+        return self
 
 
 def write_split_files(

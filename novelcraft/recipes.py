@@ -291,9 +291,16 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), kind: str | Non
     return recipe_from_dict(apply_overrides(data, overrides), source=path)
 
 
-def dump_recipe(recipe: BaseModel) -> str:
-    """The resolved recipe (defaults filled in) as YAML, in field order."""
-    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+#: recipe sections that say where a run's work happens, not what it makes: left out of what identifies its
+#: outputs (fingerprints, a data card's recipe), so a run on workers or a cluster writes the same bytes.
+PLACEMENT_FIELDS = frozenset({"executor"})
+
+
+def dump_recipe(recipe: BaseModel, *, outputs_only: bool = False) -> str:
+    """The resolved recipe (defaults filled in) as YAML, in field order; ``outputs_only`` leaves out the
+    sections that only place the work (:data:`PLACEMENT_FIELDS`)."""
+    data = recipe.model_dump(mode="json", exclude=set(PLACEMENT_FIELDS) if outputs_only else None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def write_resolved_recipe(recipe: BaseModel, run_dir: str | Path) -> Path:

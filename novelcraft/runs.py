@@ -6,20 +6,20 @@
   and ``--force`` redoes it; written atomically after the files it names;
 * :class:`ResultStore` — an append-only, content-keyed store of finished items (LLM answers), flushed as
   each round ends, so a killed run resumes without repeating or duplicating work;
-* :class:`RunStats` — the one stats record: every command writes it to ``stats.json`` and prints its
-  :meth:`RunStats.summary`, so the terminal and the file always say the same thing.
+* the stats record every command writes beside its outputs is :mod:`novelcraft.stats`.
 
 File writes go through :mod:`novelcraft.io` (atomic: temporary file, fsync, rename).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -101,25 +101,51 @@ class ManifestFile(Record):
     entries: dict[str, ManifestEntry] = Field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (a file or folder that exists) for the block: the writers
+    of one run directory in several processes (an executor's workers) take turns. Where the file system
+    offers no locks it does nothing, which is right for the one process that runs alone."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class Manifest:
     """``manifest.json`` of a folder: which outputs are finished, and from what.
 
     Outputs are written first, the entry after them, so a killed run never leaves an entry for a file
-    that is missing or half-written.
+    that is missing or half-written. A change is made under a lock on the folder and merged with the
+    entries on disk, so several processes may record entries of one manifest.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.entries: dict[str, ManifestEntry] = {}
+        self.entries: dict[str, ManifestEntry] = self._read()
+
+    def _read(self) -> dict[str, ManifestEntry]:
+        entries: dict[str, ManifestEntry] = {}
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raw = {}
         for name, entry in (raw.get("entries", {}) if isinstance(raw, dict) else {}).items():
             try:
-                self.entries[name] = ManifestEntry.model_validate(entry)
+                entries[name] = ManifestEntry.model_validate(entry)
             except ValueError:
                 continue  # an unreadable entry is redone, never trusted
+        return entries
 
     def done(self, name: str, fp: str) -> bool:
         """The entry is finished with this fingerprint and all its files exist."""
@@ -142,12 +168,19 @@ class Manifest:
         directory) are its outputs, stored relative to the manifest's folder."""
         base = self.path.parent.resolve()
         rel = [os.path.relpath(Path(f).resolve(), base) for f in files]
-        self.entries[name] = ManifestEntry(fingerprint=fp, files=rel, seconds=round(seconds, 4), settings=settings)
-        self.save()
+        entry = ManifestEntry(fingerprint=fp, files=rel, seconds=round(seconds, 4), settings=settings)
+        self._change(lambda entries: entries.__setitem__(name, entry))
 
     def forget(self, name: str) -> None:
         """Remove the entry ``name`` (its outputs are about to be replaced)."""
-        if self.entries.pop(name, None) is not None:
+        if name in self.entries or name in self._read():
+            self._change(lambda entries: entries.pop(name, None))
+
+    def _change(self, edit: Callable[[dict[str, ManifestEntry]], object]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(self.path.parent):
+            self.entries = self._read()  # with what other processes recorded meanwhile
+            edit(self.entries)
             self.save()
 
     def save(self) -> None:
@@ -199,15 +232,16 @@ class ResultStore:
         self.path = Path(path)
         self._data: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            self._drop_torn_tail()
-            with self.path.open("r", encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(rec, dict) and "hash" in rec:
-                        self._data[rec["hash"]] = rec
+            with locked(self.path):  # another process may be appending: never cut its line in half
+                self._drop_torn_tail()
+                with self.path.open("r", encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            rec = json.loads(line)
+                        except ValueError:
+                            continue
+                        if isinstance(rec, dict) and "hash" in rec:
+                            self._data[rec["hash"]] = rec
 
     def _drop_torn_tail(self) -> None:
         # A line cut by a kill has no newline; appending after it would glue the next record onto it.
@@ -226,12 +260,13 @@ class ResultStore:
         if not records:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
-                self._data[rec["hash"]] = rec
+        text = "".join(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n" for rec in records)
+        with self.path.open("a", encoding="utf-8") as f, locked(self.path):
+            f.write(text)  # whole lines under the lock: appends of several processes never interleave
             f.flush()
             os.fsync(f.fileno())
+        for rec in records:
+            self._data[rec["hash"]] = rec
 
     def __len__(self) -> int:
         return len(self._data)
@@ -260,143 +295,3 @@ class StoreGroup:
             by_stage.setdefault(self.route(rec["key"]), []).append(rec)
         for stage, recs in by_stage.items():
             self.stores[stage].put_many(recs)
-
-
-# --------------------------------------------------------------------------- the stats record
-
-
-class StageStats(Record):
-    """Engine work of one stage (LLM stages; zero for deterministic ones)."""
-
-    calls: int = 0
-    rounds: int = 0
-    retries: int = 0
-    compressions: int = 0
-    flagged: int = Field(0, description="items kept with a flag: over budget after compression, or a fallback")
-    failed: int = Field(0, description="items with no valid answer (a fallback took their place, or the run stopped)")
-    reused: int = Field(0, description="items answered from the resume store without an engine call")
-    transport_errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    seconds: float = Field(0.0, description="time inside the engine")
-    wall_seconds: float = Field(0.0, description="time of the whole stage")
-
-    def add(self, other: StageStats) -> None:
-        """Add ``other``'s counts to these."""
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    @property
-    def active(self) -> bool:
-        """Whether the stage did or reused anything."""
-        return bool(self.calls or self.reused or self.flagged or self.failed)
-
-
-class ItemStats(Record):
-    """One unit of work of a command: a book, a data set, a novel."""
-
-    id: str
-    source: str | None = None
-    status: Literal["ok", "failed", "skipped"] = "ok"
-    error: str | None = None
-    counts: dict[str, int] = Field(default_factory=dict)
-    flagged: int = 0
-    flags: dict[str, int] = Field(default_factory=dict, description="flagged items by reason kind")
-    stages_run: list[str] = Field(default_factory=list)
-    stages_skipped: list[str] = Field(default_factory=list)
-    seconds: dict[str, float] = Field(default_factory=dict)
-    info: dict[str, str] = Field(default_factory=dict, description="decisions worth knowing (an encoding, warnings)")
-    note: str | None = None
-
-
-class RunStats(Record):
-    """The stats record of one command run: written to ``stats.json``, printed by :meth:`summary`."""
-
-    command: str
-    name: str
-    run_dir: str
-    novelcraft_version: str = __version__
-    seconds: float = 0.0
-    peak_rss_mb: float | None = Field(None, description="peak resident memory of the process so far")
-    engine: str | None = None
-    tokenizer: str | None = None
-    items: list[ItemStats] = Field(default_factory=list)
-    stages: dict[str, StageStats] = Field(default_factory=dict)
-    notes: list[str] = Field(default_factory=list, description="further summary lines of the command")
-    details: dict[str, Any] = Field(default_factory=dict, description="command-specific figures (data card, steps...)")
-
-    @property
-    def failed(self) -> list[ItemStats]:
-        """The items that failed."""
-        return [i for i in self.items if i.status == "failed"]
-
-    @property
-    def flagged(self) -> int:
-        """Flagged items over all items."""
-        return sum(i.flagged for i in self.items)
-
-    def summary(self) -> str:
-        """The lines a command prints: one for the run, one per item, one per active stage."""
-        ok = [i for i in self.items if i.status != "failed"]
-        head = f"{self.command} {self.run_dir}: {len(ok)}/{len(self.items)} ok in {self.seconds:.1f}s"
-        extras = [
-            x
-            for x in (
-                f"{self.flagged} flagged" if self.flagged else None,
-                f"engine {self.engine}" if self.engine else None,
-                f"tokenizer {self.tokenizer}" if self.tokenizer else None,
-                f"peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else None,
-            )
-            if x
-        ]
-        lines = [head + (f" ({'; '.join(extras)})" if extras else "")]
-        for i in self.items:
-            if i.status == "failed":
-                lines.append(f"  FAILED {i.error}")
-                continue
-            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in i.counts.items())
-            tail = []
-            if i.flagged:
-                kinds = ", ".join(f"{k} {v}" for k, v in sorted(i.flags.items()))
-                tail.append(f"{i.flagged} flagged" + (f" ({kinds})" if kinds else ""))
-            if i.stages_skipped:
-                tail.append(f"skipped {', '.join(i.stages_skipped)}")
-            if i.note:
-                tail.append(i.note)
-            tail += [f"{k}: {v}" for k, v in i.info.items() if k != "encoding"]
-            lines.append(f"  {i.id}: {counts}" + (f"; {'; '.join(tail)}" if tail else ""))
-        lines.extend(f"  {n}" for n in self.notes)
-        for name, st in self.stages.items():
-            if st.active:
-                lines.append(
-                    f"  {name}: {st.calls} calls ({st.reused} reused), {st.retries} retries, {st.compressions} "
-                    f"compressions, {st.flagged} flagged, {st.failed} failed, {st.prompt_tokens} prompt + "
-                    f"{st.completion_tokens} completion tokens, {st.wall_seconds:.1f}s"
-                )
-        return "\n".join(lines)
-
-    def write(self, run_dir: str | Path | None = None) -> Path:
-        """Write ``stats.json`` (atomically) into ``run_dir`` (default: the record's own)."""
-        self.peak_rss_mb = peak_rss_mb()
-        return atomic_write_json(Path(run_dir or self.run_dir) / "stats.json", self)
-
-
-def peak_rss_mb() -> float | None:
-    """Peak resident set size of this process (and finished children) in MiB, where the OS reports it."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return None
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)  # Linux reports KiB
-
-
-def read_stats(run_dir: str | Path) -> RunStats:
-    """The ``stats.json`` of a run directory."""
-    path = Path(run_dir) / "stats.json"
-    try:
-        return RunStats.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise NovelcraftError(f"no readable stats ({type(exc).__name__})", path=path, step="stats") from None

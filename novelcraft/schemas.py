@@ -74,7 +74,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "instructions_file": "novelcraft.prep.stage_files:InstructionsFile",
     "llm_flags": "novelcraft.prep.stage_files:FlagsFile",
     # run bookkeeping
-    "run_stats": "novelcraft.runs:RunStats",
+    "run_stats": "novelcraft.stats:RunStats",
     "manifest": "novelcraft.runs:ManifestFile",
     "store_line": "novelcraft.runs:StoreLine",
     "debug_line": "novelcraft.llm.debug:DebugLine",

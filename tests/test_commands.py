@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novelcraft.commands import Command, report
-from novelcraft.runs import ItemStats, RunStats
+from novelcraft.stats import ItemStats, RunStats
 
 
 def test_command_runs_its_handler_by_name() -> None:

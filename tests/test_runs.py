@@ -8,18 +8,8 @@ from pathlib import Path
 import pytest
 
 from novelcraft.errors import NovelcraftError
-from novelcraft.runs import (
-    ItemStats,
-    Manifest,
-    ResultStore,
-    RunStats,
-    StageStats,
-    files_with_suffix,
-    fingerprint,
-    read_stats,
-    resolve_inputs,
-    settings_diff,
-)
+from novelcraft.runs import Manifest, ResultStore, files_with_suffix, fingerprint, resolve_inputs, settings_diff
+from novelcraft.stats import ItemStats, RunStats, StageStats, read_stats
 
 
 def touch(path: Path) -> Path:
@@ -112,3 +102,37 @@ def test_run_stats_summary_write_and_read(tmp_path: Path) -> None:
     assert read_stats(tmp_path).items == stats.items
     with pytest.raises(NovelcraftError, match="stats: no readable stats"):
         read_stats(tmp_path / "nowhere")
+
+
+def _record_many(path: str, prefix: str, n: int) -> None:
+    m = Manifest(path)
+    for i in range(n):
+        m.record(f"{prefix}{i}", "fp", [])
+
+
+def _append_many(path: str, prefix: str, n: int) -> None:
+    store = ResultStore(path)
+    for i in range(n):
+        store.put_many([{"hash": f"{prefix}{i}", "key": "k", "value": "x" * 5000}])
+
+
+def test_processes_sharing_a_manifest_and_a_store_lose_nothing(tmp_path):
+    """Two processes recording entries of one manifest and appending to one store: every entry and every
+    line arrives whole (a read-modify-write without the lock loses entries)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    jobs = [
+        ctx.Process(target=f, args=(str(tmp_path / name), p, 40))
+        for p in "ab"
+        for f, name in ((_record_many, "manifest.json"), (_append_many, "store.jsonl"))
+    ]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join(60)
+        assert j.exitcode == 0
+    assert sorted(Manifest(tmp_path / "manifest.json").entries) == sorted(f"{p}{i}" for p in "ab" for i in range(40))
+    lines = (tmp_path / "store.jsonl").read_text().splitlines()
+    assert len(lines) == 80 and all(json.loads(line)["value"] == "x" * 5000 for line in lines)
+    assert len(ResultStore(tmp_path / "store.jsonl")) == 80

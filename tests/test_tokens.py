@@ -277,17 +277,47 @@ def bpe_qwen(reference):
 
 
 def test_bpe_qwen_only_when_identical(reference, bpe_qwen, epub_paragraphs, caplog):
-    """bpe-qwen (0.1.5) pre-tokenizes ' ½' / ' ²' unlike the tokenizer (``\\p{N}`` is a piece of its own):
-    the parity check catches it and the reference counts; whichever is chosen, counts are the reference's."""
+    """bpe-qwen (0.1.5) pre-tokenizes ``'a ½'`` unlike the tokenizer, but the counter sends such texts to the
+    reference (``core.routes``): the parity check passes and the engine is chosen when named; whichever is
+    chosen, counts are the reference's."""
     problems = parity_failures(bpe_qwen, reference)
     with caplog.at_level(logging.INFO, logger="novelcraft.tokens"):
         chosen = select_counter(reference, [("bpe-qwen", lambda tok: bpe_qwen.core)], requested="bpe-qwen")
-    assert (chosen is reference) == bool(problems)
-    if problems:
-        assert "bpe-qwen differs from tokenizers" in caplog.text
+    assert problems == [] and chosen is not reference and chosen.backend == "bpe-qwen"
     assert chosen.count_batch(epub_paragraphs) == reference.count_batch(epub_paragraphs)
     # on book prose without those characters the engine itself agrees
     assert bpe_qwen.core.count_texts(epub_paragraphs) == reference.count_batch(epub_paragraphs)
+
+
+def test_bpe_qwen_routes_the_characters_it_classes_otherwise(reference, bpe_qwen):
+    """Non-ASCII numbers and whitespace after a space, marks and symbols after a run of spaces: the engine
+    alone pre-tokenizes them otherwise; the counter routes every text holding one to the reference."""
+    texts = ["a ½", "a ୦", "a Ⅷ", "a \u00a0", "a  \u0345", "a  Ⓐ", "a \u2028"]
+    want = reference.count_batch(texts)
+    assert all(bpe_qwen.core.encode_text(t) != reference.encode(t) for t in texts), "the routing is still needed"
+    assert not any(bpe_qwen.engine_takes(t) for t in texts)
+    assert bpe_qwen.count_batch(texts) == want and [bpe_qwen.count(t) for t in texts] == want
+    assert bpe_qwen.engine_takes("Zoë’s café — naïve") and bpe_qwen.engine_takes("Анна 吾輩 Ἐν")
+
+
+@pytest.mark.slow
+def test_bpe_qwen_agrees_on_every_code_point_it_takes(reference, bpe_qwen):
+    """Each code point bpe-qwen is not routed away from, in contexts that exercise the pre-tokenizer's classes
+    (after letters, one space, runs of spaces, a tab, digits, punctuation, a contraction, a line break):
+    the engine's ids are the reference's; with the routed ones, the counter's counts are the reference's."""
+    from novelcraft.tokens.fast import bpe_qwen_routes
+
+    cps = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000 and unicodedata.category(chr(c)) != "Cn"]
+    taken = [chr(c) for c in cps if not bpe_qwen_routes(chr(c))]
+    texts = [
+        "".join(f"a{c}b {c}1{c}. {c}{c}'s\n{c} a  {c}   {c}\t{c} " for c in taken[k : k + 48])
+        for k in range(0, len(taken), 48)
+    ]
+    engine = [t for t in texts if bpe_qwen.engine_takes(t)]
+    assert len(engine) > 0.9 * len(texts)
+    assert [bpe_qwen.core.encode_text(t) for t in engine] == [reference.encode(t) for t in engine]
+    every = ["".join(f"a {c} a  {c}" for c in map(chr, cps[k : k + 48])) for k in range(0, len(cps), 48)]
+    assert bpe_qwen.count_batch(every) == reference.count_batch(every)
 
 
 def test_bpe_qwen_special_tokens_count_one_each(reference, bpe_qwen):

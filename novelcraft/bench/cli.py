@@ -11,7 +11,7 @@ from ..errors import NovelcraftError
 def bench(args: argparse.Namespace) -> int:
     """``novelcraft bench``: build the recipe from ``--recipe`` and the flags, run it, print the stats summary."""
     from ..recipes import load_recipe
-    from ..runs import read_stats
+    from ..stats import read_stats
     from .recipe import BenchRecipe
     from .runner import run_bench
 

@@ -20,8 +20,8 @@ from ..errors import NovelcraftError, setup_hint
 from ..io import atomic_write_json, atomic_write_text
 from ..llm.types import LLMRequest
 from ..reasoning_format import continuation_messages, length_phrase, parse_reasoned, prompt_parts
-from ..runs import ItemStats, RunStats
 from ..sentences import sentence_count
+from ..stats import ItemStats, RunStats
 from .continuation import (
     BenchModel,
     ContinuationBenchRecipe,

@@ -12,7 +12,8 @@ from ..errors import NovelcraftError
 from ..io import atomic_write_json
 from ..models import NovelSource
 from ..recipes import write_resolved_recipe
-from ..runs import ItemStats, RunStats, files_with_suffix, resolve_inputs
+from ..runs import files_with_suffix, resolve_inputs
+from ..stats import ItemStats, RunStats
 from .baseline import HumanBaseline, build_human_baseline, load_human_baseline
 from .embed import Embedder, load_embedder
 from .judge import JudgeFn, judge_novel, judge_summary

@@ -201,7 +201,7 @@ def read_story(
 ) -> str:
     """The story so far: a text file, ``-`` for stdin, or (``book``) a Book JSON chapter up to ``sentence``."""
     if book is not None:
-        from ..dataset.files import load_book
+        from ..bookfiles import load_book
 
         b = load_book(book)
         found = [c for c in b.chapters if c.index == chapter]

@@ -6,15 +6,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..bookfiles import DEFAULT_BOOK_FILES
 from ..chat_format import DEFAULT_CHAT_TEMPLATE, ChatTemplateName
-from ..dataset.recipe import ExportConfig, SplitConfig
+from ..datafiles import ExportConfig
 from ..llm.config import LLMConfig
 from ..reasoning_format import FormatName
 from ..recipes import Recipe, TokenizerConfig
+from ..splits import SplitConfig
 from ..strict import Strict
 
 #: Book JSON files looked for in folders (as compile): the final Book, else the latest numbered stage.
-DEFAULT_BOOK_FILES = ("book.json", "[0-9][0-9]_*.json")
 
 
 class ChunkConfig(Strict):

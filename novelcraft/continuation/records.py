@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from ..chat_format import ChatTemplate
-from ..dataset.split import split_records
-from ..dataset.stats import SplitSummary, TokenSummary
 from ..io import sha256_text
 from ..reasoning_format import ContinuationRecord, FormatName, continuation_messages, length_phrase
+from ..splits import SplitSummary, TokenSummary, split_records
 from ..strict import Record
 from .chunk import Chunk
 from .recipe import ContinuationRecipe

@@ -24,15 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..bookfiles import load_book, resolve_book_files
 from ..chat_format import load_chat_template
-from ..dataset.files import load_book, resolve_book_files
 from ..errors import NovelcraftError
 from ..io import sha256_file
 from ..llm.factory import LazyEngine
 from ..llm.tasks import DebugLog, Outcome, Task, run_tasks
 from ..prompts import load_prompt
 from ..recipes import dump_recipe, write_resolved_recipe
-from ..runs import ItemStats, Manifest, ResultStore, RunStats, StageStats, fingerprint, read_stats
+from ..runs import Manifest, ResultStore, fingerprint
+from ..stats import ItemStats, RunStats, StageStats, read_stats
 from .chunk import Chunk, chunk_book, select_chunks
 from .files import expected_files, write_dataset
 from .recipe import ContinuationRecipe

@@ -148,5 +148,5 @@ def render_data_card(stats: CompileStats, recipe: CompileRecipe) -> str:
             lines.append(f"| `{d.book_id}` | {d.scene_id} | {d.detail} |")
         if len(s.dropped) > 50:
             lines.append(f"| … | | {len(s.dropped) - 50} more in stats.json |")
-    lines += ["", "## Recipe", "", "```yaml", dump_recipe(recipe).rstrip("\n"), "```", ""]
+    lines += ["", "## Recipe", "", "```yaml", dump_recipe(recipe, outputs_only=True).rstrip("\n"), "```", ""]
     return "\n".join(lines)

@@ -4,54 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from ..bookfiles import DEFAULT_BOOK_FILES
 from ..chat_format import DEFAULT_CHAT_TEMPLATE, DEFAULT_OPENING_SUMMARY, ChatTemplateName, SystemPromptConfig
+from ..datafiles import ExportConfig
+from ..executors.config import ExecutorConfig
 from ..recipes import Budgets, Recipe, TokenizerConfig
-from ..strict import Strict
+from ..splits import SplitConfig
 
 #: Book JSON files looked for in folders: the final Book of the LLM stages, else the latest numbered stage.
-DEFAULT_BOOK_FILES = ("book.json", "[0-9][0-9]_*.json")
-
-
-class SplitConfig(Strict):
-    """Seeded train/validation split.
-
-    ``by: book`` holds out whole books (round(fraction x books), at least 1, never all);
-    ``by: scene`` holds out records drawn from every book. With a single book, ``by: book`` cannot
-    hold anything out: ``when_one_book: scene`` falls back to a scene split (logged and recorded in
-    stats.json and the data card), ``error`` refuses.
-    """
-
-    by: Literal["book", "scene"] = "book"
-    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    seed: int = 0
-    when_one_book: Literal["scene", "error"] = "scene"
-
-
-ExportFormat = Literal["jsonl", "hf"]
-
-
-def _default_formats() -> list[ExportFormat]:
-    return ["jsonl"]
-
-
-class ExportConfig(Strict):
-    """Which data-set formats are written, and whether the data card is."""
-
-    formats: list[ExportFormat] = Field(
-        default_factory=_default_formats,
-        min_length=1,
-        description="jsonl: train.jsonl/validation.jsonl; hf: a datasets.DatasetDict saved with save_to_disk "
-        "(needs the 'datasets' package)",
-    )
-    data_card: bool = Field(True, description="write README.md describing the data set")
-
-    @model_validator(mode="after")
-    def _unique(self) -> ExportConfig:
-        if len(set(self.formats)) != len(self.formats):
-            raise ValueError(f"export.formats has duplicates: {self.formats}")
-        return self
 
 
 class CompileRecipe(Recipe):
@@ -95,3 +57,6 @@ class CompileRecipe(Recipe):
     )
     split: SplitConfig = SplitConfig()
     export: ExportConfig = ExportConfig()
+    executor: ExecutorConfig = Field(
+        ExecutorConfig(), description="where the books' records are counted, a book per unit (the data set is the same)"
+    )

@@ -19,8 +19,8 @@ from ..chat_format import (
 from ..errors import NovelcraftError
 from ..io import sha256_text
 from ..models import Book, RecordMeta, Scene, TrainingRecord
+from ..splits import split_records
 from .recipe import CompileRecipe
-from .split import split_records
 from .stats import (
     SPLITS,
     BookSummary,
@@ -114,6 +114,25 @@ def _drafts_for_book(
     return drafts, missing, 0 if recipe.reference_scenes == "keep" else len(reference)
 
 
+def _texts(book: Book, drafts: Sequence[_Draft], template: ChatTemplate) -> list[str]:
+    """What is counted of one book: its world context, then per record its ChatML, scene, summary section and
+    instruction (nothing for a book without records)."""
+    if not drafts:
+        return []
+    texts = [book.meta.world_context or ""]
+    for d in drafts:
+        texts += [template.render(d.messages), d.messages[2].content, d.summary_section, d.scene.instruction or ""]
+    return texts
+
+
+def count_book(
+    book: Book, recipe: CompileRecipe, counter: TokenCounter, system_prompt: str, template: ChatTemplate
+) -> list[int]:
+    """The token counts :func:`compile_books` needs of one book (its ``book_counts`` entry), counted exactly."""
+    drafts, _, _ = _drafts_for_book(book, recipe, system_prompt.strip())
+    return counter.count_batch(_texts(book, drafts, template))
+
+
 def compile_books(
     books: Sequence[Book],
     recipe: CompileRecipe,
@@ -122,13 +141,15 @@ def compile_books(
     sources: Sequence[str] | None = None,
     system_prompt: str | None = None,
     chat_template: ChatTemplate | None = None,
+    book_counts: Sequence[Sequence[int]] | None = None,
 ) -> CompileResult:
     """Compile Books into train/validation records (pure apart from logging; no files).
 
     ``sources`` names each book's file for messages and the data card; ``system_prompt`` overrides
     the recipe's (default: ``recipe.system_prompt.resolve()``); ``chat_template`` the template the
     records are rendered with for counting (default: the recipe's ``chat_template``, resolved against
-    its tokenizer). Every record is counted exactly with ``counter`` in one batch. Raises
+    its tokenizer). Every record is counted exactly with ``counter`` in one batch, or ``book_counts`` holds
+    each book's counts made elsewhere by :func:`count_book` (the executor's workers). Raises
     :class:`~novelcraft.errors.NovelcraftError` naming book and scene when inputs are missing
     (``on_missing: fail``) or records exceed the budget (``on_over_budget: fail``).
     """
@@ -166,16 +187,33 @@ def compile_books(
     for gone in dropped:
         log.warning("book %s: scene %s: dropped, %s", gone.book_id, gone.scene_id, gone.detail)
 
-    # one batch: system once, world context once per book, then per record its ChatML, scene,
-    # summary section and instruction
-    books_used = [b for b in books if any(d.book is b for d in drafts)]
-    texts = [system_prompt] + [b.meta.world_context or "" for b in books_used]
-    for d in drafts:
-        texts += [template.render(d.messages), d.messages[2].content, d.summary_section, d.scene.instruction or ""]
-    counts = counter.count_batch(texts)
-    system_tokens = counts[0]
-    wc_tokens = {b.meta.book_id: n for b, n in zip(books_used, counts[1 : 1 + len(books_used)])}
-    per_record = counts[1 + len(books_used) :]
+    # one batch: system once, then per book its world context and per record its ChatML, scene, summary
+    # section and instruction (or the per-book counts an executor's workers made with the same texts)
+    by_book = [[d for d in drafts if d.book is b] for b in books]
+    if book_counts is None:
+        texts = [system_prompt] + [x for b, ds in zip(books, by_book) for x in _texts(b, ds, template)]
+        counts = counter.count_batch(texts)
+        system_tokens, rest = counts[0], counts[1:]
+        split_counts: list[Sequence[int]] = []
+        at = 0
+        for ds in by_book:
+            size = len(ds) * 4 + 1 if ds else 0
+            split_counts.append(rest[at : at + size])
+            at += size
+        book_counts = split_counts
+    else:
+        if len(book_counts) != len(books):
+            raise ValueError("book_counts must have an entry per book")
+        system_tokens = counter.count(system_prompt)
+    wc_tokens: dict[str, int] = {}
+    per_record: list[int] = []
+    for b, ds, book_n in zip(books, by_book, book_counts):
+        if len(book_n) != (len(ds) * 4 + 1 if ds else 0):
+            raise ValueError(f"book {b.meta.book_id}: its counts do not fit its records")
+        if ds:
+            wc_tokens[b.meta.book_id] = book_n[0]
+            per_record += book_n[1:]
+    drafts = [d for ds in by_book for d in ds]
 
     max_tokens = recipe.budgets.record.max_tokens
     kept: list[tuple[_Draft, tuple[int, int, int, int]]] = []

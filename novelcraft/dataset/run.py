@@ -6,12 +6,16 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from ..bookfiles import load_book, resolve_book_files
 from ..chat_format import load_chat_template
 from ..errors import NovelcraftError
+from ..executors.base import make_executor
 from ..io import sha256_file
 from ..recipes import dump_recipe, write_resolved_recipe
-from ..runs import ItemStats, Manifest, RunStats, fingerprint
-from .files import expected_files, load_book, load_compiled, resolve_book_files, write_compiled
+from ..runs import Manifest, fingerprint
+from ..stats import ItemStats, RunStats
+from .files import expected_files, load_compiled, write_compiled
+from .parallel import count_books
 from .recipe import CompileRecipe
 from .records import compile_books
 from .stats import CompileResult
@@ -76,7 +80,11 @@ def run_compile(
     template = load_chat_template(recipe.chat_template, recipe.tokenizer.name)
     run_dir = recipe.run_dir
     fp = fingerprint(
-        dump_recipe(recipe), counter.name, system_prompt, template.jinja, [(str(p), sha256_file(p)) for p in paths]
+        dump_recipe(recipe, outputs_only=True),
+        counter.name,
+        system_prompt,
+        template.jinja,
+        [(str(p), sha256_file(p)) for p in paths],
     )
     manifest = Manifest(run_dir / "manifest.json")
     # the stored records are read back from the JSONL files, so only a JSONL export can be skipped
@@ -87,8 +95,23 @@ def run_compile(
         return result
 
     books = [load_book(p) for p in tqdm(paths, desc="load books", unit="book", disable=not progress)]
+    book_counts = None
+    executor_stats = None
+    if not recipe.executor.inline:
+        executor = make_executor(recipe.executor)
+        try:
+            book_counts = count_books(paths, recipe, counter, system_prompt, template, executor, progress=progress)
+        finally:
+            executor.close()
+            executor_stats = executor.stats()
     result = compile_books(
-        books, recipe, counter, sources=[str(p) for p in paths], system_prompt=system_prompt, chat_template=template
+        books,
+        recipe,
+        counter,
+        sources=[str(p) for p in paths],
+        system_prompt=system_prompt,
+        chat_template=template,
+        book_counts=book_counts,
     )
     if not result.train and not result.validation:
         raise NovelcraftError(
@@ -104,6 +127,8 @@ def run_compile(
     write_compiled(result, recipe, run_dir)
     result.files = expected_files(recipe, result.stats)
     result.seconds = time.perf_counter() - t0
-    run_stats(result, recipe).write(run_dir)
+    stats = run_stats(result, recipe)
+    stats.executor = executor_stats
+    stats.write(run_dir)
     manifest.record(ENTRY, fp, [run_dir / f for f in result.files], result.seconds)
     return result

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..chat_format import ChatMessage, render_chatml
 from ..models import RecordMeta, TrainingRecord
+from ..splits import SplitSummary, TokenSummary
 from ..strict import Record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,35 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
 SPLITS = ("train", "validation")
 #: width of the budget histogram's bins, in tokens.
 HISTOGRAM_BIN = 512
-
-
-class TokenSummary(Record):
-    """min / median / p95 (nearest rank) / max / mean / total of a list of token counts."""
-
-    count: int
-    min: int = 0
-    median: float = 0.0
-    p95: int = 0
-    max: int = 0
-    mean: float = 0.0
-    total: int = 0
-
-    @classmethod
-    def of(cls, values: Sequence[int]) -> TokenSummary:
-        """The summary of ``values`` (all zeros with ``count=0`` when there are none)."""
-        if not values:
-            return cls(count=0)
-        s = sorted(values)
-        p95 = s[max(0, math.ceil(0.95 * len(s)) - 1)]
-        return cls(
-            count=len(s),
-            min=s[0],
-            median=float(statistics.median(s)),
-            p95=p95,
-            max=s[-1],
-            mean=round(sum(s) / len(s), 1),
-            total=sum(s),
-        )
 
 
 class CompiledRecord(BaseModel):
@@ -79,58 +49,6 @@ class BookSummary(Record):
     train: int = 0
     validation: int = 0
     dropped: int = 0
-
-
-def round_half_up(x: float) -> int:
-    """``x`` rounded to the nearest integer, halves up (2.5 -> 3), the same on every platform."""
-    return int(math.floor(x + 0.5))
-
-
-def percent(part: int, whole: int) -> int:
-    """``100 * part / whole`` rounded half up, in integers (0 when ``whole`` is 0)."""
-    return (200 * part + whole) // (2 * whole) if whole else 0
-
-
-class SplitSummary(Record):
-    """How the records were split: what the recipe asked and what was held out."""
-
-    by: Literal["book", "scene"]
-    effective_by: Literal["book", "scene"]
-    validation_fraction: float
-    seed: int
-    validation_books: list[str] = Field(default_factory=list)
-    note: str | None = None
-    records: int | None = Field(None, description="records split (None in data sets compiled before it was kept)")
-    validation_records: int = Field(0, description="records held out for validation")
-    books: int = Field(0, description="books with records")
-
-    def describe(self) -> str:
-        """What was held out, e.g. ``by scene: 1 of 2 records (50%) held out for validation (asked: 0.1; ...)``.
-
-        The fraction is rounded to whole records (whole books for a book split), at least one is held out
-        when the fraction is above 0 and at least one stays in training, so the share held out can be far
-        from the fraction asked for on a small data set.
-        """
-        how = f"by {self.effective_by}" + (f" (asked: by {self.by})" if self.by != self.effective_by else "")
-        asked = f"{self.validation_fraction:g}"
-        if self.records is None:
-            return f"{how}, validation fraction {asked}"
-        if not self.validation_records:
-            return f"{how}: nothing held out for validation (asked: {asked})"
-        pct = percent(self.validation_records, self.records)
-        share = f"{self.validation_records} of {self.records} records ({pct}%)"
-        if self.effective_by == "book":
-            unit, held, units = "book", len(self.validation_books), self.books
-            share = f"{held} of {units} books, {share}"
-        else:
-            unit, held, units = "record", self.validation_records, self.records
-        wanted = round_half_up(self.validation_fraction * units)
-        rule = ""
-        if held > wanted:
-            rule = f"; at least one {unit} is held out when the fraction is above 0"
-        elif held < wanted:
-            rule = f"; at least one {unit} stays in training"
-        return f"{how}: {share} held out for validation (asked: {asked}{rule})"
 
 
 class CompileStats(Record):

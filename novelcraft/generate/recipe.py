@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..chat_format import DEFAULT_OPENING_SUMMARY, SystemPromptConfig
+from ..executors.config import ExecutorConfig
 from ..llm.config import LLMConfig
 from ..recipes import Recipe, TokenizerConfig
 from ..strict import Strict
@@ -98,6 +99,11 @@ class GenerateRecipe(Recipe):
     )
     prompts_dir: str | None = Field(None, description="folder of prompt templates replacing the packaged ones")
     output: OutputSettings = OutputSettings()
+    executor: ExecutorConfig = Field(
+        ExecutorConfig(),
+        description="where the novels are generated: workers take groups of novels, each with its own engine "
+        "(the novels are the same)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GenerateRecipe:

@@ -16,14 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..executors.base import make_executor
 from ..io import sha256_text
+from ..llm.factory import make_engine
 from ..llm.types import Engine
 from ..prompts import PromptTemplate, load_prompt
 from ..recipes import write_resolved_recipe
-from ..runs import ItemStats, Manifest, RunStats, settings_diff
+from ..runs import Manifest, settings_diff
+from ..stats import ItemStats, RunStats
 from ..tokens import TokenCounter
 from .outline import Outline, read_outline
-from .output import write_novel_files
+from .parallel import advance_novels, advance_on_executor
 from .recipe import GenerateRecipe
 from .seed import StorySeed, load_seed, resolve_seed_paths
 from .state import NovelState, adapter_digest, find_states, load_state, settings_key
@@ -119,7 +122,6 @@ def generate_novels(
     Files per novel: ``novels/ID/{state.json, outline.json, outline.yaml, novel.md, novel.epub,
     novel.json, trace.json}``; per run ``recipe.resolved.yaml`` and ``stats.json``.
     """
-    from tqdm.auto import tqdm
 
     t_start = time.perf_counter()
     run_dir = recipe.run_dir
@@ -211,58 +213,36 @@ def generate_novels(
 
         counter = load_token_counter(recipe.tokenizer)
     own_engine = engine is None
-    if engine is None:
-        from ..llm.factory import make_engine
-
-        engine = make_engine(recipe.llm)
-    runner = Stepper(recipe, engine, counter, run_dir, progress)
+    executor = None if recipe.executor.inline else make_executor(recipe.executor)
     try:
-        runner.save(novels)
-        runner.world_contexts(novels)
-        runner.outlines(novels, override)
-        steps = max(n.state.total for n in novels)
-        bar = tqdm(total=steps, desc="scenes", unit="step", disable=not progress)
-        for position in range(1, steps + 1):
-            need_scene = [n for n in novels if len(n.state.scenes) == position - 1 and position <= n.state.total]
-            if need_scene:
-                runner.scenes(need_scene, position)
-            need_summary = [
-                n for n in novels if len(n.state.scenes) >= position and not n.state.scenes[position - 1].summary_done
-            ]
-            if need_summary:
-                runner.summaries(need_summary, position)
-            bar.update(1)
-        bar.close()
-        files: dict[str, list[str]] = {}
-        for n in novels:
-            written = write_novel_files(
-                n.state,
-                n.dir,
-                opening_summary=recipe.opening_summary,
-                markdown=recipe.output.markdown,
-                epub=recipe.output.epub,
-            )
-            files[n.state.novel_id] = [str(p.relative_to(run_dir)) for p in written]
-        hit_rate = getattr(engine, "prefix_cache_hit_rate", None)
+        if executor is None:
+            if engine is None:
+                engine = make_engine(recipe.llm)
+            done = advance_novels(novels, recipe, engine, counter, run_dir, override, progress=progress)
+        else:
+            done = advance_on_executor(novels, recipe, engine, counter, run_dir, override, executor, progress=progress)
         stats = RunStats(
             command="generate",
             name=recipe.name,
             run_dir=str(run_dir),
             engine=recipe.llm.identity(),
             tokenizer=counter.name,
+            executor=executor.stats() if executor is not None else None,
             items=[_novel_item(n.state, n.dir) for n in novels],
-            stages=runner.stats,
+            stages=done.stages,
             details={
                 "novels": [_novel_stats(n.state) for n in novels],
-                "steps": runner.steps,
-                "prefix_cache_hit_rate": hit_rate() if callable(hit_rate) else None,
-                "files": files,
+                "steps": done.steps,
+                "prefix_cache_hit_rate": done.prefix_cache_hit_rate,
+                "files": {k: [str(p.relative_to(run_dir)) for p in v] for k, v in done.files.items()},
             },
             seconds=round(time.perf_counter() - t_start, 3),
         )
         stats.write(run_dir)
     finally:
-        if own_engine:
+        if executor is not None:
+            executor.close()
+        if own_engine and engine is not None:
             engine.close()
     return GenerateResult(run_dir=run_dir, novels=[n.state for n in novels], stats=stats)
 

@@ -22,7 +22,8 @@ from ..llm.types import Engine, LLMRequest, LLMResponse
 from ..memory import make_summary_task
 from ..models import Instruction
 from ..prompts import load_prompt
-from ..runs import Manifest, ResultStore, StageStats
+from ..runs import Manifest, ResultStore
+from ..stats import StageStats
 from ..tokens import TokenCounter
 from .outline import (
     ActPlan,
@@ -71,6 +72,13 @@ def _fail(
         path=novels[0].seed_path,
         step=step,
     )
+
+
+def checkpoint(novels: Sequence[NovelHandle], manifest: Manifest) -> None:
+    """Write each novel's checkpoint, then its entry in the run's manifest (with the key of its settings)."""
+    for n in novels:
+        path = save_state(n.state, n.dir)
+        manifest.record(f"novels/{n.state.novel_id}", n.state.key, [path], settings=n.state.settings)
 
 
 class Meter:
@@ -133,9 +141,7 @@ class Stepper:
 
     def save(self, novels: Sequence[NovelHandle]) -> None:
         """Checkpoint each novel, then record it in the run's manifest with the key of its settings."""
-        for n in novels:
-            path = save_state(n.state, n.dir)
-            self.manifest.record(f"novels/{n.state.novel_id}", n.state.key, [path], settings=n.state.settings)
+        checkpoint(novels, self.manifest)
 
     # -- world context ------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..strict import Strict
 
@@ -64,15 +64,39 @@ class VLLMOptions(Strict):
 class OpenAIOptions(Strict):
     """Settings of the ``openai`` backend: endpoint, key variable, concurrency, timeouts, structured output."""
 
-    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint")
+    base_url: str | list[str] = Field(
+        "http://127.0.0.1:8000/v1",
+        description="OpenAI-compatible endpoint, or a list of them serving the same model: a pool that spreads "
+        "requests by load and fails over when one stops answering",
+    )
     api_key_env: str | None = Field(
         None, description="name of the environment variable holding the API key (never the key itself)"
     )
-    concurrency: int = Field(8, ge=1, description="requests in flight at once")
+    concurrency: int = Field(8, ge=1, description="requests in flight at once (per endpoint of a pool)")
     timeout_s: float = Field(300.0, gt=0.0)
     structured: Literal["json_schema", "none"] = Field(
         "json_schema", description="how schemas are enforced by the server (response_format)"
     )
+    prefix_affinity: bool = Field(
+        True,
+        description="pool: a request whose prompt starts like an earlier one goes to the endpoint that answered "
+        "it while that one is at most one request busier than the least busy (its prefix cache serves it)",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls or any(not u.strip() for u in urls):
+            raise ValueError("needs at least one non-empty URL")
+        if len({u.rstrip("/") for u in urls}) != len(urls):
+            raise ValueError("lists an endpoint twice")
+        return value
+
+    @property
+    def urls(self) -> list[str]:
+        """The endpoints: one, or the pool's."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 class LLMConfig(Strict):

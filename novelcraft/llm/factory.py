@@ -31,6 +31,11 @@ class LazyEngine:
             self._engine = make_engine(self.config)
         return self._engine.generate(requests)
 
+    def endpoint_stats(self) -> list[dict[str, object]] | None:
+        """The built engine's per-endpoint statistics (a pool of servers), else None."""
+        stats = getattr(self._engine, "endpoint_stats", None)
+        return stats() if callable(stats) else None
+
     def close(self) -> None:
         """Close the engine if it was built; a later ``generate`` builds it again."""
         if self._engine is not None:
@@ -49,6 +54,10 @@ def make_engine(config: LLMConfig) -> Engine:
 
         return VLLMEngine(config)
     if config.backend == "openai":
+        if len(config.openai.urls) > 1:
+            from .backends.openai_pool import OpenAIPool
+
+            return OpenAIPool(config)
         from .backends.openai_server import OpenAIEngine
 
         return OpenAIEngine(config)

@@ -32,7 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..runs import ResultStore, StageStats, StoreGroup
+from ..runs import ResultStore, StoreGroup
+from ..stats import StageStats
 from .answers import FeedbackBuilder, Gate, Reviser, TextParser, Verdict, default_feedback, parse_answer
 from .debug import DebugLog
 from .types import Engine, LLMError, LLMRequest, LLMResponse

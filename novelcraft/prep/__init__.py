@@ -8,6 +8,8 @@
 * :mod:`~novelcraft.prep.blocks` and :mod:`~novelcraft.prep.book` — token-budgeted blocks, scenes, Book JSON;
 * :mod:`~novelcraft.prep.llm_tasks` and :mod:`~novelcraft.prep.llm_run` — world context, semantic scenes,
   running summaries and instructions, batched over books;
+* :mod:`~novelcraft.prep.stages` — stages 1-3 of one book; :mod:`~novelcraft.prep.dispatch` — books as units
+  of work on an executor, with completion markers;
 * :mod:`~novelcraft.prep.run` — :func:`run_prep` over a run directory (resume, skip, stats).
 """
 
@@ -19,7 +21,7 @@ _EXPORTS = {
     "PrepRecipe": "recipe",
     "PrepResult": "run",
     "run_prep": "run",
-    "prep_one": "run",
+    "prep_one": "stages",
     "resolve_book_paths": "run",
     "ingest_book": "ingest",
     "RawBook": "ingest",

@@ -28,7 +28,7 @@ from ..io import atomic_write_json
 from ..llm.tasks import Task
 from ..llm.types import Engine
 from ..models import Book
-from ..runs import StageStats
+from ..stats import StageStats
 from ..tokens import TokenCounter
 from .llm_chains import summaries_and_instructions
 from .llm_runner import PROMPTS, STAGES, BookState, SaveFile, StageError, StageRunner

@@ -18,7 +18,8 @@ from ..llm.tasks import Outcome, Task, run_tasks
 from ..llm.types import Engine
 from ..models import Book, Instruction, RunningSummary
 from ..prompts import load_prompt
-from ..runs import ResultStore, StageStats, StoreGroup
+from ..runs import ResultStore, StoreGroup
+from ..stats import StageStats
 from .recipe import PrepRecipe
 
 log = logging.getLogger(__name__)

@@ -149,10 +149,11 @@ class SummaryScores:
     """Faithfulness of a chain of summaries to the scenes they cover."""
 
     summaries: int
-    name_precision: float
+    name_precision: float | None  # None: no summary named anyone (nothing to be precise about)
     name_recall: float
     within_budget: float
     drift: float | None
+    naming: int = 0  # summaries that name anyone
 
     def as_dict(self) -> dict[str, float | int | None]:
         """The scores as a dict (for reports)."""
@@ -165,7 +166,8 @@ def summary_faithfulness(
     """``summaries[i]`` is the summary after scene ``i``. Precision: the names of a summary that occur in
     scenes ``0..i``; recall: the ``top`` most frequent names of those scenes that the summary keeps;
     within budget: the share of summaries whose every field is within its word budget; drift: precision
-    of the chain's second half minus its first half (negative: it invents more as it goes)."""
+    of the chain's second half minus its first half (negative: it invents more as it goes). A summary that
+    names no one has no precision (``naming`` counts those that name anyone; none: precision ``None``)."""
     precisions, recalls, within = [], [], 0
     seen: Counter[str] = Counter()
     for text, summary in zip(scene_texts, summaries):
@@ -188,10 +190,11 @@ def summary_faithfulness(
     drift = (sum(precisions[half:]) / len(precisions[half:]) - sum(precisions[:half]) / half) if half else None
     return SummaryScores(
         summaries=n,
-        name_precision=sum(precisions) / len(precisions) if precisions else 0.0,
+        name_precision=sum(precisions) / len(precisions) if precisions else None,
         name_recall=sum(recalls) / len(recalls) if recalls else 0.0,
         within_budget=within / n if n else 0.0,
         drift=drift,
+        naming=len(precisions),
     )
 
 

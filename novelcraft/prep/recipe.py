@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..executors.config import ExecutorConfig
 from ..llm.config import LLMConfig
 from ..recipes import Budgets, Recipe, TokenizerConfig
 from ..strict import Strict
@@ -170,6 +171,9 @@ class PrepRecipe(Recipe):
     segmentation: SegmentationConfig = SegmentationConfig()
     llm: LLMConfig | None = Field(None, description="the engine of stages 4-7; without it only stages 1-3 run")
     stages: LLMStages = LLMStages()
+    executor: ExecutorConfig = Field(
+        ExecutorConfig(), description="where stages 1-3 run, a book per unit (stages 4-7 batch all books here)"
+    )
 
     @model_validator(mode="after")
     def _llm_needed(self) -> PrepRecipe:

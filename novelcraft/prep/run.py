@@ -10,45 +10,61 @@ Layout of a run (``OUTPUT_DIR/NAME``)::
                                   (+ 02_clean.md to read, 02_structure.md: the outline and every decision)
     books/<stem>/03_book.json     the Book JSON (blocks and scenes)
     books/<stem>/manifest.json    fingerprint of each finished stage
+    books/<stem>/done.json        stages 1-3 of the book are finished (see :mod:`novelcraft.prep.dispatch`)
 
 Every file is written atomically and a stage is recorded in the manifest only after its file is in
 place, so a killed run leaves no file that looks finished; a re-run skips stages whose fingerprint
-(source file, recipe section, novelcraft version) is unchanged.
+(source file, recipe section, novelcraft version) is unchanged. Stages 1-3 run a book per unit on the
+recipe's ``executor`` (this process, worker processes, or Ray tasks: the files are the same); stages 4-7
+batch every book's requests from this process to the engine (one server, or a pool of them).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import NovelcraftError
-from ..io import atomic_write_json, atomic_write_text, sha256_file
+from ..executors.base import make_executor
 from ..models import Book
 from ..recipes import write_resolved_recipe
-from ..runs import ItemStats, Manifest, RunStats, files_with_suffix, fingerprint, resolve_inputs
+from ..runs import files_with_suffix, resolve_inputs
+from ..stats import ItemStats, RunStats
 from ..tokens import TokenCounter, load_token_counter
-from .book import build_book, clean_raw_book
-from .clean import CleanBook, render_clean_markdown, render_report
-from .ingest import SUPPORTED_SUFFIXES, RawBook, SourceMeta, ingest_book, render_document
+from .dispatch import BookJob, book_jobs, load_book_file, run_books
+from .ingest import SUPPORTED_SUFFIXES
 from .recipe import PrepRecipe
-from .structure.document import Document
+from .stages import book_counts, prep_one, stage_fingerprints
 
 if TYPE_CHECKING:
     from ..llm.types import Engine
 
 log = logging.getLogger(__name__)
 
+__all__ = ["PrepResult", "book_counts", "prep_one", "resolve_book_paths", "run_prep", "stage_fingerprints"]
 
-@dataclasses.dataclass
+
 class PrepResult:
-    """What ``run_prep`` produced: the stats record (also in ``stats.json``) and the finished books."""
+    """What ``run_prep`` produced: the stats record (also in ``stats.json``) and the finished books.
 
-    stats: RunStats
-    books: list[Book]
+    ``books`` are read from their ``03_book.json`` (or ``book.json``) files on first use when the run did not
+    hold them in memory (books prepared by other worker processes, or finished by an earlier run).
+    """
+
+    def __init__(self, stats: RunStats, books: Sequence[Book] | None = None, jobs: Sequence[BookJob] = ()) -> None:
+        self.stats = stats
+        self._books = list(books) if books is not None else None
+        self._jobs = list(jobs)
+
+    @property
+    def books(self) -> list[Book]:
+        """The finished books, in source order (failed books left out)."""
+        if self._books is None:
+            self._books = [load_book_file(job) for job in self._jobs]
+        return self._books
 
     @property
     def failed(self) -> list[ItemStats]:
@@ -56,120 +72,13 @@ class PrepResult:
         return self.stats.failed
 
     def summary(self) -> str:
-        """The printed summary of the run (:meth:`~novelcraft.runs.RunStats.summary`)."""
+        """The printed summary of the run (:meth:`~novelcraft.stats.RunStats.summary`)."""
         return self.stats.summary()
 
 
 def resolve_book_paths(patterns: Sequence[str], base: Path | None = None) -> list[Path]:
     """Files, folders (their supported books, sorted) and glob patterns -> unique book paths in order."""
     return resolve_inputs(patterns, files_with_suffix(SUPPORTED_SUFFIXES), what="books (.epub, .txt, .md)", base=base)
-
-
-def book_counts(book: Book) -> dict[str, int]:
-    """The counts a prep run reports per book."""
-    return {
-        "chapters": book.meta.total_chapters,
-        "reference": len(book.reference),
-        "blocks": sum(len(c.blocks) for c in book.chapters) + sum(len(r.blocks) for r in book.reference),
-        "scenes": book.meta.total_scenes,
-        "max_scene_tokens": max((s.tokens or 0 for s in book.scenes), default=0),
-        "words": book.meta.word_count,
-        "tokens": sum(c.tokens for c in book.chapters),
-    }
-
-
-def prep_one(
-    source: Path, recipe: PrepRecipe, counter: TokenCounter, book_dir: Path, *, force: bool = False
-) -> tuple[Book, ItemStats]:
-    """Run ingest -> clean -> book for one source file, resuming finished stages (``book_dir/manifest.json``)."""
-    stats = ItemStats(id=source.stem, source=str(source))
-    manifest = Manifest(book_dir / "manifest.json")
-    source_sha = sha256_file(source)
-
-    def stage(
-        name: str,
-        fp: str,
-        files: list[Path],
-        run: Callable[[], Any],
-        save: Callable[[Any], object],
-        load: Callable[[], Any],
-    ) -> Any:
-        if not force and manifest.done(name, fp):
-            stats.stages_skipped.append(name)
-            return load()
-        t0 = time.perf_counter()
-        value = run()
-        save(value)
-        stats.seconds[name] = round(time.perf_counter() - t0, 4)
-        manifest.record(name, fp, files, stats.seconds[name])
-        stats.stages_run.append(name)
-        return value
-
-    f_meta, f_ingest, f_ingest_md = (book_dir / n for n in ("01_ingest.meta.json", "01_ingest.json", "01_ingest.md"))
-    override = recipe.clean.override_for(str(source))
-    encoding = override.encoding if override else None
-    fp_ingest = fingerprint("ingest", source_sha, encoding)
-
-    def save_ingest(raw: RawBook) -> None:
-        atomic_write_text(f_ingest_md, render_document(raw.document))
-        atomic_write_json(f_ingest, raw.document)
-        atomic_write_json(f_meta, raw.meta)
-
-    def load_ingest() -> RawBook:
-        meta = SourceMeta.model_validate_json(f_meta.read_text(encoding="utf-8"))
-        return RawBook(document=Document.model_validate_json(f_ingest.read_text(encoding="utf-8")), meta=meta)
-
-    raw: RawBook = stage(
-        "ingest",
-        fp_ingest,
-        [f_meta, f_ingest, f_ingest_md],
-        lambda: ingest_book(source, encoding=encoding),
-        save_ingest,
-        load_ingest,
-    )
-
-    f_clean, f_clean_md, f_report = (book_dir / n for n in ("02_clean.json", "02_clean.md", "02_structure.md"))
-    fp_clean = fingerprint("clean", fp_ingest, recipe.clean.model_dump())
-
-    def save_clean(clean: CleanBook) -> None:
-        atomic_write_text(f_clean_md, render_clean_markdown(clean))
-        atomic_write_text(f_report, render_report(clean, raw.meta.source_file))
-        atomic_write_json(f_clean, clean)
-
-    clean: CleanBook = stage(
-        "clean",
-        fp_clean,
-        [f_clean, f_clean_md, f_report],
-        lambda: clean_raw_book(raw, recipe),
-        save_clean,
-        lambda: CleanBook.model_validate_json(f_clean.read_text(encoding="utf-8")),
-    )
-    if clean.encoding:
-        stats.info["encoding"] = clean.encoding
-    warnings = [r.reason for r in clean.report if r.role == "warning"]
-    if warnings:
-        stats.info["warnings"] = "; ".join(warnings)
-
-    f_book = book_dir / "03_book.json"
-    fp_book = fingerprint(
-        "book",
-        fp_clean,
-        counter.name,
-        recipe.budgets.model_dump(),
-        recipe.segmentation.model_dump(),
-        recipe.max_chapters,
-    )
-    book: Book = stage(
-        "book",
-        fp_book,
-        [f_book],
-        lambda: build_book(raw, clean, counter, recipe),
-        lambda b: atomic_write_json(f_book, b),
-        lambda: Book.model_validate_json(f_book.read_text(encoding="utf-8")),
-    )
-    stats.id = book.meta.book_id
-    stats.counts = book_counts(book)
-    return book, stats
 
 
 def run_prep(
@@ -188,8 +97,6 @@ def run_prep(
     :class:`~novelcraft.errors.NovelcraftError` after writing stats, and finished answers stay on disk
     for the next run. The CLI exits non-zero when any book failed.
     """
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     sources = resolve_book_paths(recipe.books)
     run_dir = recipe.run_dir
@@ -210,28 +117,32 @@ def run_prep(
         tokenizer=counter.name,
         engine=recipe.llm.identity() if recipe.llm else None,
     )
-    done: list[tuple[Book, Path, ItemStats]] = []
-    stems: dict[str, int] = {}
-    for source in tqdm(sources, desc="prep", unit="book", disable=not progress):
-        stem = source.stem
-        stems[stem] = stems.get(stem, 0) + 1
-        if stems[stem] > 1:
-            stem = f"{stem}-{stems[stem]}"
-        try:
-            book, item = prep_one(source, recipe, counter, run_dir / "books" / stem, force=force)
-            done.append((book, run_dir / "books" / stem, item))
-        except NovelcraftError as exc:
-            log.warning("skipped: %s", exc)  # reported again, as an error, with the run's summary
-            item = ItemStats(id=source.stem, source=str(source), status="failed", error=str(exc))
-        stats.items.append(item)
-    books = [b for b, _, _ in done]
+    jobs = book_jobs(sources, run_dir, recipe, counter.name)
+    inline = recipe.executor.inline
+    executor = make_executor(recipe.executor)
     try:
-        if recipe.llm is not None and done:
+        outcomes = run_books(jobs, recipe, counter, executor, force=force, progress=progress, inline=inline)
+    finally:
+        executor.close()
+        if not inline:
+            stats.executor = executor.stats()
+    for _, out in outcomes:
+        if out.item.status == "failed":
+            log.warning("skipped: %s", out.item.error)  # reported again, as an error, with the run's summary
+        stats.items.append(out.item)
+    good = [(job, out) for job, out in outcomes if out.item.status != "failed"]
+    result = PrepResult(stats, jobs=[job for job, _ in good])
+    if all(out.book is not None for _, out in good):
+        result = PrepResult(stats, books=[out.book for _, out in good if out.book is not None])
+    try:
+        if recipe.llm is not None and good:
+            done = [(out.book or load_book_file(job), job.book_dir, out.item) for job, out in good]
             books = _run_llm(recipe, done, counter, engine, run_dir, stats, force=force, progress=progress)
+            result = PrepResult(stats, books=books)
     finally:
         stats.seconds = round(time.perf_counter() - t0, 3)
         stats.write(run_dir)
-    return PrepResult(stats=stats, books=books)
+    return result
 
 
 def _run_llm(
@@ -256,6 +167,13 @@ def _run_llm(
     try:
         out = run_llm_stages([(b, d) for b, d, _ in done], recipe, engine, counter, run_dir, progress=progress)
     finally:
+        endpoints = getattr(engine, "endpoint_stats", None)
+        if callable(endpoints) and endpoints():  # a pool of servers: what each endpoint answered
+            stats.details["endpoints"] = endpoints()
+            stats.notes += [
+                f"endpoint {e['url']}: {e['requests']} requests, {e['failures']} failures ({e['state']})"
+                for e in stats.details["endpoints"]
+            ]
         if own:
             engine.close()
     # One count of flags, from the books' flag lists: the book lines, the stage lines, stats.json and

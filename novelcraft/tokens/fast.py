@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
 
 class BPECore(Protocol):
-    """A BPE engine over a tokenizer's own vocabulary, for text without added tokens."""
+    """A BPE engine over a tokenizer's own vocabulary, for text without added tokens.
+
+    ``routes``: None, or whether a non-ASCII character is one the engine classes otherwise than the
+    reference; :class:`FastTokenCounter` sends every text holding one to the reference.
+    """
+
+    routes: Callable[[str], bool] | None
 
     def count_texts(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text."""
@@ -56,6 +62,8 @@ def _byte_level_decoder() -> dict[int, str]:
 class TiktokenCore:
     """``tiktoken`` over the tokenizer's vocabulary (rank = id) and pre-tokenizer pattern, for texts that are
     already in the tokenizer's normal form (:class:`FastTokenCounter` sends it no others)."""
+
+    routes: Callable[[str], bool] | None = None
 
     def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
@@ -86,10 +94,19 @@ class TiktokenCore:
 
 class BpeQwenCore:
     """``bpe-qwen``'s linear-time BPE (``count_tokens``; it NFC-normalizes itself) over ``vocab.json`` +
-    ``merges.txt`` written from the tokenizer's model."""
+    ``merges.txt`` written from the tokenizer's model.
+
+    Its pre-tokenizer (0.1.5) classes some non-ASCII characters otherwise than the reference after spaces:
+    numbers and whitespace (``'a ½'`` is ``'a'``, ``' ½'`` to it; ``'a'``, ``' '``, ``'½'`` to the
+    reference; likewise ``'a ୦'``, ``'a Ⅷ'``, ``'a \u00a0'``), and marks and symbols after a run of spaces
+    (``'a  \u0345'``, ``'a  Ⓐ'``). Texts holding a non-ASCII character of those classes
+    (:func:`bpe_qwen_routes`) go to the reference; on every other code point it agrees (checked for each one
+    in a set of contexts by the tests).
+    """
 
     def __init__(self, impl: Any) -> None:
         self.impl = impl
+        self.routes: Callable[[str], bool] | None = bpe_qwen_routes
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> BpeQwenCore:
@@ -109,6 +126,17 @@ class BpeQwenCore:
     def encode_text(self, text: str) -> list[int]:
         """Token ids of ``text``."""
         return list(self.impl.encode(text))
+
+
+#: Unicode categories whose non-ASCII characters bpe-qwen's pre-tokenizer may class otherwise than the
+#: reference: numbers (its ``\\p{N}``), marks and other symbols (some are alphabetic to it: U+0345, Ⓐ).
+BPE_QWEN_ROUTED_CATEGORIES = frozenset({"Nd", "Nl", "No", "Mn", "Mc", "Me", "So"})
+
+
+def bpe_qwen_routes(char: str) -> bool:
+    """Whether ``char`` is a non-ASCII character of :data:`BPE_QWEN_ROUTED_CATEGORIES` or one Python calls
+    whitespace (Z*, U+0085 ...): the characters bpe-qwen's pre-tokenizer may disagree on."""
+    return not char.isascii() and (unicodedata.category(char) in BPE_QWEN_ROUTED_CATEGORIES or char.isspace())
 
 
 def bpe_qwen_module() -> Any:
@@ -143,32 +171,42 @@ CORES: dict[str, Callable[[Tokenizer], BPECore]] = {
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
-@lru_cache(maxsize=1)
-def _unassigned_bmp() -> re.Pattern[str]:
-    """A pattern matching every code point of the BMP this Python's :mod:`unicodedata` does not know (Cn), and
-    the surrogates (Cs), which the reference refuses and tiktoken would replace."""
+@lru_cache(maxsize=4)
+def suspect_characters(routes: Callable[[str], bool] | None = None) -> re.Pattern[str]:
+    """A pattern matching every non-ASCII code point of the BMP that this Python's :mod:`unicodedata` does not
+    know (Cn), every surrogate (Cs), and every one ``routes`` holds true: one class of the BMP, which
+    :mod:`re` scans with a bitmap (a class reaching beyond the BMP is a list of ranges tried one by one)."""
     ranges: list[tuple[int, int]] = []
     start = -1
-    for c in range(0x80, 0x10000):
-        if unicodedata.category(chr(c)) in ("Cn", "Cs"):
+    for c in range(0x80, 0x10001):
+        ch = chr(c) if c < 0x10000 else ""
+        if ch and (unicodedata.category(ch) in ("Cn", "Cs") or (routes is not None and routes(ch))):
             if start < 0:
                 start = c
         elif start >= 0:
             ranges.append((start, c - 1))
             start = -1
-    if start >= 0:
-        ranges.append((start, 0xFFFF))
     return re.compile("[" + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges) + "]")
+
+
+def plain_code_points(text: str, routes: Callable[[str], bool] | None = None) -> bool:
+    """Whether every code point of ``text`` is assigned in this Python's :mod:`unicodedata`, none is a
+    surrogate and ``routes`` holds for none (a regex scan of the BMP; characters beyond it, rare in books and
+    told by the length of the UTF-16 form, are looked up one by one)."""
+    if text.isascii():
+        return True
+    if suspect_characters(routes).search(text) is not None:
+        return False
+    return len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text) or not any(
+        unicodedata.category(c) == "Cn" or (routes is not None and routes(c))
+        for c in (m.group() for m in _ASTRAL.finditer(text))
+    )
 
 
 def known_code_points(text: str) -> bool:
     """Whether every code point of ``text`` is assigned in this Python's :mod:`unicodedata` and none is a
-    surrogate (one regex scan; characters beyond the BMP, rare in books, are looked up one by one)."""
-    if _unassigned_bmp().search(text) is not None:
-        return False
-    if _ASTRAL.search(text) is None:
-        return True
-    return all(unicodedata.category(c) != "Cn" for c in text if ord(c) > 0xFFFF)
+    surrogate."""
+    return plain_code_points(text)
 
 
 class FastTokenCounter:
@@ -190,6 +228,8 @@ class FastTokenCounter:
     mapping, which only blocks compositions and reorderings; Unicode's stability policy keeps the
     mappings and combining classes of the characters both know); routing unknown code points away keeps
     this true should the reference's tables ever become newer than Python's.
+    So is every text holding a character the engine classes otherwise than the reference (``core.routes``:
+    bpe-qwen's numbers, marks, symbols and whitespace outside ASCII).
 
     ``name``, ``tokenizer``, :meth:`encode` and ``splits_at_spaces`` are the reference's.
     """
@@ -203,13 +243,15 @@ class FastTokenCounter:
         self.splits_at_spaces = reference.splits_at_spaces
         self._added, self._route_added = added_token_matcher(reference.tokenizer)
         self._nfc = normalizer_kind(reference.tokenizer) == "NFC"
+        self._routes: Callable[[str], bool] | None = getattr(core, "routes", None)
 
     def _normal(self, text: str) -> bool:
         """Whether the engine's view of ``text`` is the reference's: ASCII, or only code points this Python
-        knows and already NFC when the tokenizer normalizes with NFC."""
+        knows, none the engine routes to the reference (``core.routes``), and already NFC when the tokenizer
+        normalizes with NFC."""
         if text.isascii():
             return True
-        return (not self._nfc or unicodedata.is_normalized("NFC", text)) and known_code_points(text)
+        return (not self._nfc or unicodedata.is_normalized("NFC", text)) and plain_code_points(text, self._routes)
 
     def engine_takes(self, text: str) -> bool:
         """Whether ``text`` goes to the engine whole (no added token in it; normalized already)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,39 @@ def test_a_data_set_without_records_is_an_error(tmp_path: Path, counter, tiny_bo
     with pytest.raises(NovelcraftError, match=expected):
         run_compile(recipe(tmp_path, books=[str(f)], on_missing="drop"), counter)
     assert not (tmp_path / "datasets" / "t").exists()
+
+
+def test_worker_processes_count_the_same_data_set(
+    tmp_path: Path, alice: Book, counter, write_run_layout, recipe, tiny_book
+) -> None:
+    """Records counted on two worker processes: the same data set bytes and data card as in-process, and a
+    changed executor alone does not make a finished data set stale."""
+    books_dir = write_run_layout(tmp_path / "runs", [alice, tiny_book("zzz_tiny", narrative=6), tiny_book("b2")])
+    kw = {"books": [str(books_dir)], "system_prompt": {}, "split": {"by": "book", "validation_fraction": 0.34}}
+    one = run_compile(recipe(tmp_path / "one", **kw), counter)
+    two = run_compile(recipe(tmp_path / "two", executor={"workers": 2, "threads": 1}, **kw), counter)
+    a, b = tmp_path / "one" / "datasets" / "t", tmp_path / "two" / "datasets" / "t"
+    for name in ("train.jsonl", "train.meta.jsonl", "validation.jsonl", "validation.meta.jsonl", "README.md"):
+        same_place = (a / name).read_bytes().replace(str(tmp_path / "one").encode(), str(tmp_path / "two").encode())
+        assert same_place == (b / name).read_bytes(), name  # the card's recipe names its output_dir
+    assert one.stats.model_dump() == two.stats.model_dump()
+    ex = json.loads((b / "stats.json").read_text(encoding="utf-8"))["executor"]
+    assert (ex["type"], ex["workers"], ex["units"], ex["lost"]) == ("local", 2, 3, [])
+    again = run_compile(recipe(tmp_path / "two", **kw), counter)  # now in-process: still current
+    assert again.skipped
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray package (extra ray)")
+def test_ray_counts_the_same_data_set(
+    tmp_path: Path, alice: Book, counter, write_run_layout, recipe, tiny_book, monkeypatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    books_dir = write_run_layout(tmp_path / "runs", [alice, tiny_book("zzz_tiny", narrative=6)])
+    kw = {"books": [str(books_dir)], "system_prompt": {}}
+    one = run_compile(recipe(tmp_path / "one", **kw), counter)
+    on_ray = run_compile(recipe(tmp_path / "ray", executor={"type": "ray", "workers": 2, "threads": 1}, **kw), counter)
+    assert one.stats.model_dump() == on_ray.stats.model_dump()
+    for name in ("train.jsonl", "train.meta.jsonl"):
+        a, b = (tmp_path / d / "datasets" / "t" / name for d in ("one", "ray"))
+        assert a.read_bytes() == b.read_bytes(), name

@@ -3,7 +3,9 @@ resume, branch, outputs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -321,3 +323,46 @@ def _starts(engine):
     for n in engine.batches:
         yield i, n
         i += n
+
+
+def _novel_bytes(run_dir: Path) -> dict[str, bytes]:
+    """Every novel file but the trace (which holds timings)."""
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.glob("novels/*/*"))
+        if p.name != "trace.json"
+    }
+
+
+def test_worker_processes_generate_the_same_novels(recipe_for, writer, counter, tmp_path):
+    """Three novels dealt over two worker processes (each answering with its own copy of the engine): the
+    same novel files as in-process; the run's manifest holds every novel; a re-run resumes with no call."""
+    inline = generate_novels(ALL_SEEDS, recipe_for(name="inline"), ScriptedEngine(writer), counter=counter)
+    two = recipe_for(name="two", executor={"workers": 2, "threads": 1})
+    result = generate_novels(ALL_SEEDS, two, ScriptedEngine(writer), counter=counter)
+    a, b = inline.run_dir, result.run_dir
+    assert _novel_bytes(a).keys() == _novel_bytes(b).keys() and len(_novel_bytes(a)) >= 9
+    assert _novel_bytes(a) == _novel_bytes(b)
+    ex = result.stats.executor
+    assert (ex.type, ex.units, ex.lost) == ("local", 2, [])  # two groups: novels 1 and 3, novel 2
+    assert [i.id for i in result.stats.items] == [i.id for i in inline.stats.items]
+    assert result.stats.stages["scenes"].calls == inline.stats.stages["scenes"].calls
+    manifest = json.loads((b / "manifest.json").read_text(encoding="utf-8"))["entries"]
+    assert sorted(manifest) == sorted(f"novels/{i.id}" for i in inline.stats.items)
+    from scripted import refuse
+
+    again = generate_novels(ALL_SEEDS, two, ScriptedEngine(refuse), counter=counter, resume=True)
+    assert sum(s.calls for s in again.stats.stages.values()) == 0
+    assert _novel_bytes(b) == _novel_bytes(a)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray package (extra ray)")
+def test_ray_generates_the_same_novels(recipe_for, writer, counter, tmp_path, monkeypatch):
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    inline = generate_novels(ALL_SEEDS, recipe_for(name="inline"), ScriptedEngine(writer), counter=counter)
+    on_ray = recipe_for(name="ray", executor={"type": "ray", "workers": 2, "threads": 1})
+    result = generate_novels(ALL_SEEDS, on_ray, ScriptedEngine(writer), counter=counter)
+    assert _novel_bytes(result.run_dir) == _novel_bytes(inline.run_dir)
+    assert (result.stats.executor.type, result.stats.executor.units) == ("ray", 2)

@@ -11,7 +11,8 @@ from novelcraft.llm.tasks import Task, run_tasks
 from novelcraft.llm.testing import ScriptedEngine
 from novelcraft.llm.types import LLMError, LLMResponse
 from novelcraft.models import Instruction, SceneBoundaries
-from novelcraft.runs import ResultStore, StageStats
+from novelcraft.runs import ResultStore
+from novelcraft.stats import StageStats
 
 GOOD = {
     "scene_goal": "Avis meets Ernest at dinner.",

@@ -76,6 +76,9 @@ def test_summary_faithfulness_counts_invented_and_kept_names() -> None:
     f_good, f_bad = summary_faithfulness(scenes, good), summary_faithfulness(scenes, bad)
     assert f_good.name_precision == 1.0 and f_good.name_recall > 0.5 and f_good.within_budget == 1.0
     assert f_bad.name_precision == 0.0 and f_bad.name_recall == 0.0
+    silent = summary_faithfulness(scenes, [summary("the narrator", "things happen"), summary("no one")])
+    assert (silent.name_precision, silent.name_recall, silent.naming) == (None, 0.0, 0)
+    assert (f_good.naming, f_bad.naming) == (2, 2)
     assert "Avis" in names_in("Then Avis Everhard spoke.") and "Then" not in names_in("Then Avis Everhard spoke.")
 
 

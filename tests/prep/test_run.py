@@ -131,7 +131,7 @@ def test_run_writes_stages_resolved_recipe_stats_and_resumes(make_recipe, counte
 
 
 def test_interrupted_run_leaves_no_finished_looking_output(make_recipe, counter, monkeypatch, books_dir):
-    import novelcraft.prep.run as pipeline
+    import novelcraft.prep.stages as pipeline
 
     recipe = make_recipe(books=[str(books_dir / "alice-in-wonderland.epub"), str(books_dir / "frankenstein.epub")])
     real_build = pipeline.build_book

@@ -104,6 +104,8 @@ class OpenAIEngine:
     def __init__(self, config: LLMConfig, *, check_server: bool = True) -> None:
         if config.backend != "openai":
             raise ValueError(f"OpenAIEngine needs backend: openai, got {config.backend!r}")
+        if len(config.openai.urls) != 1:
+            raise ValueError("OpenAIEngine talks to one endpoint; a list of base_url is an OpenAIPool")
         try:
             import openai
             import outlines
@@ -111,7 +113,7 @@ class OpenAIEngine:
             raise LLMError(f"backend openai needs the openai and outlines packages: {exc}", step=STEP) from exc
         self.config = config
         self.name = config.identity()
-        self.base_url = config.openai.base_url.rstrip("/")
+        self.base_url = config.openai.urls[0].rstrip("/")
         self.model_name = config.served_model_name or config.model
         self._openai = openai
         self.client = openai.OpenAI(

@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from novelcraft.dataset import SplitConfig, split_records
-from novelcraft.dataset.stats import SplitSummary
 from novelcraft.errors import NovelcraftError
+from novelcraft.splits import SplitConfig, SplitSummary, split_records
 
 
 def test_split_by_scene_is_seeded_and_order_independent() -> None:
