@@ -202,12 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     n_books = det["local x1"]["books"]
     same = len({d for row in det.values() for d in row["digest"]}) == 1
     print(f"## Deterministic stages: {n_books} books, {words:,} words ({Path(args.corpus)})\n")
-    print("| executor | wall s (best of runs) | vs 1 worker | CPU s (driver + workers) | failed books |")
+    print("| executor | wall s (best of runs) | vs 1 worker | CPU s (this process + its children) | failed books |")
     print("|---|---:|---:|---:|---:|")
     for name, row in det.items():
         w = min(row["walls"])
         print(f"| {name} | {w:.1f} | {base / w:.2f}x | {min(row['cpu']):.1f} | {row['failed']} |")
     print(f"\nStage files of every book byte-identical across the executors: {'yes' if same else 'NO'}.")
+    print("(Ray's workers are not children of this process: their CPU time is not in the CPU column.)")
 
     if llm is not None:
         runs = llm["runs"]
