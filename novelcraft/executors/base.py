@@ -30,10 +30,6 @@ from ..stats import ExecutorStats, WorkerStats, peak_rss_mb
 #: the lease file a worker holds in a unit's folder while it runs the unit.
 LEASE_FILE = ".running.json"
 
-UnitFunction = Callable[["UnitContext", Any, Any], Any]
-"""``fn(context, shared, args) -> value``: a module-level function (workers import it by name)."""
-ResultHook = Callable[["UnitResult"], None]
-"""Called in the driver as each unit finishes (progress), in completion order."""
 ReportHook = Callable[[str, str, int], None]
 """``(unit key, what, n)``: progress a unit reports from its worker (e.g. ``("novels-0", "scenes", 3)``)."""
 
@@ -82,6 +78,12 @@ class UnitResult:
     def ok(self) -> bool:
         """Whether the unit ran to its end (``error`` is unset)."""
         return self.error is None
+
+
+UnitFunction = Callable[[UnitContext, Any, Any], Any]
+"""``fn(context, shared, args) -> value``: a module-level function (workers import it by name)."""
+ResultHook = Callable[[UnitResult], None]
+"""Called in the driver as each unit finishes (progress), in completion order."""
 
 
 def worker_tag() -> str:
