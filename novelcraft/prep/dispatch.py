@@ -43,11 +43,13 @@ class DoneMarker(Record):
 
 @dataclasses.dataclass(frozen=True)
 class BookJob:
-    """One book of the run: its source, its folder, and the fingerprint its finished stages must carry."""
+    """One book of the run: its source, its folder, the fingerprint its finished stages must carry, and the
+    source's SHA-256 (hashed once, here; None when the file cannot be read)."""
 
     source: Path
     book_dir: Path
     fingerprint: str | None
+    source_sha: str | None = None
 
 
 @dataclasses.dataclass
@@ -71,10 +73,10 @@ def book_jobs(sources: Sequence[Path], run_dir: Path, recipe: PrepRecipe, counte
         try:
             sha = sha256_file(source)
         except OSError:
-            fp = None  # unreadable: its unit says why
-        else:
-            fp = stage_fingerprints(sha, recipe, counter_name, override.encoding if override else None)[-1]
-        jobs.append(BookJob(source, run_dir / "books" / stem, fp))
+            jobs.append(BookJob(source, run_dir / "books" / stem, None))  # unreadable: its unit says why
+            continue
+        fp = stage_fingerprints(sha, recipe, counter_name, override.encoding if override else None)[-1]
+        jobs.append(BookJob(source, run_dir / "books" / stem, fp, sha))
     return jobs
 
 
@@ -112,7 +114,13 @@ def prep_unit(ctx: UnitContext, shared: tuple[PrepRecipe, TokenCounter, bool, bo
     remove_leftovers(job.book_dir)
     try:
         book, item = prep_one(
-            job.source, recipe, counter, job.book_dir, force=force, on_stage=lambda name: ctx.report("stages")
+            job.source,
+            recipe,
+            counter,
+            job.book_dir,
+            force=force,
+            on_stage=lambda name: ctx.report("stages"),
+            source_sha=job.source_sha,
         )
     except NovelcraftError as exc:
         item = ItemStats(id=job.source.stem, source=str(job.source), status="failed", error=str(exc))

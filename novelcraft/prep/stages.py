@@ -62,12 +62,14 @@ def prep_one(
     *,
     force: bool = False,
     on_stage: Callable[[str], object] | None = None,
+    source_sha: str | None = None,
 ) -> tuple[Book, ItemStats]:
     """Run ingest -> clean -> book for one source file, resuming finished stages (``book_dir/manifest.json``);
-    ``on_stage(name)`` hears each stage as it ends (run or skipped)."""
+    ``on_stage(name)`` hears each stage as it ends (run or skipped); ``source_sha``: the file's SHA-256 when
+    the caller hashed it already."""
     stats = ItemStats(id=source.stem, source=str(source))
     manifest = Manifest(book_dir / "manifest.json")
-    source_sha = sha256_file(source)
+    source_sha = source_sha or sha256_file(source)
     override = recipe.clean.override_for(str(source))
     encoding = override.encoding if override else None
     fp_ingest, fp_clean, fp_book = stage_fingerprints(source_sha, recipe, counter.name, encoding)
