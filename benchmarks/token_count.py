@@ -263,8 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ("met" if build_ratio >= 10 else "not met")
         + " by the build's counting"
         + f" (the load average went from {load_before.split()[0]} to {load_after.split()[0]} on "
-        + f"{os.cpu_count()} CPUs shared with other work; every way runs on one thread except the "
-        + "reference's batch encode, and the ratios move between runs under such load)."
+        + f"{os.cpu_count()} CPUs, this script included; every way runs on one thread except the "
+        + "reference's batch encode; the ratios move between runs, more so under load from other work)."
     )
     md = [
         "# Token counting speed (one run, same books, identical counts)",

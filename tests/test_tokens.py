@@ -344,3 +344,22 @@ def test_probe_set_covers_the_hard_cases():
     joined = "".join(PARITY_PROBES)
     for needle in ("<|im_start|>", "e\u0301", "\t", "  ", "\r\n", "1234567890", "吾輩", "👩‍👩‍👧", "a" * 300, "'LL"):
         assert needle in joined, needle
+
+
+def test_short_texts_are_remembered_and_the_memory_stays_bounded(reference, monkeypatch):
+    from novelcraft.tokens import TiktokenCore, fast
+
+    core = TiktokenCore.from_tokenizer(reference.tokenizer)
+    encoded: list[str] = []
+    real = fast.memo_counts
+    monkeypatch.setattr(
+        fast, "memo_counts", lambda count, memo, texts: real(lambda t: (encoded.append(t), count(t))[1], memo, texts)
+    )
+    words = ["The", " said", "\u201cI", "Alice,", "The", " said", "x" * 40, "x" * 40]
+    got = core.count_texts(words)
+    assert got == reference.count_batch(words)
+    # each short text encoded once; a text over SHORT_TEXT characters every time (not remembered)
+    assert encoded == ["The", " said", "\u201cI", "Alice,", "x" * 40, "x" * 40]
+    monkeypatch.setattr(fast, "MEMO_ENTRIES", 3)
+    assert core.count_texts(words + ["new", "words", "here"]) == reference.count_batch(words + ["new", "words", "here"])
+    assert len(core._memo) <= 3  # emptied when full

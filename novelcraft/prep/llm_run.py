@@ -1,12 +1,15 @@
 """Stages 4-7 scheduled over many books: world context, semantic scenes, running summaries, instructions.
 
-The tasks are :mod:`novelcraft.prep.llm_tasks`'s; this module batches them for throughput:
+The tasks are :mod:`novelcraft.prep.llm_tasks`'s. Each book is a flow (:mod:`novelcraft.llm.scheduler`)
+with as few steps as its dependencies allow:
 
-* world contexts of all books in one batch;
-* segmentation of every chapter (window) of every book in one batch;
-* running summaries in lockstep: step *n* of every book's chain (and of its reference chain) in one batch,
-  since summary *n* needs summary *n-1*, each scene's instruction beside its summary
-  (:mod:`~novelcraft.prep.llm_chains`; the runner is :mod:`~novelcraft.prep.llm_runner`'s).
+1. its world context and the boundaries of every chapter (window), together: neither needs the other;
+2. its running-summary chains (narrative and reference) step by step, since summary *n* needs summary
+   *n-1*, each scene's instruction beside its summary (:mod:`~novelcraft.prep.llm_chains`);
+3. its files, as soon as its last answer is in.
+
+Every engine call carries the pending requests of every book: first attempts, retries and compressions
+together, so one book's retries never hold the others back and the batches stay as full as the books allow.
 
 Prompts put the shared prefix (system message, then the world context) first so engines with prefix
 caching reuse it. Every finished answer is appended to ``<run>/llm/<stage>.jsonl`` (a
@@ -19,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_json
-from ..llm.tasks import Task
+from ..llm.attempts import Outcome, Task
+from ..llm.scheduler import Flow
 from ..llm.types import Engine
 from ..models import Book
 from ..stats import StageStats
@@ -57,60 +60,86 @@ class LLMStageResult:
     flags: dict[str, list[dict[str, Any]]]
 
 
-def _world_contexts(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
-    prompt = r.prompts["world_context"]
-    tasks = [world_context_task(s.book, prompt, counter, r.recipe) for s in states]
-    for s, o in zip(states, r.run("world_context", tasks, "world context")):
-        value = r.accept("world_context", s, o)
-        if value is None:
-            continue
-        s.book.meta.world_context = value.render()
-        save(
-            "04_world_context.json",
-            s.book_dir,
-            WorldContextFile(
-                world_context=value,
-                rendered=s.book.meta.world_context,
-                tokens=counter.count(s.book.meta.world_context),
-                flagged=o.flagged,
-                flag_reason=o.flag_reason,
-            ),
-        )
+def _take_world_context(r: StageRunner, s: BookState, o: Outcome, counter: TokenCounter, save: SaveFile) -> None:
+    value = r.accept("world_context", s, o)
+    if value is None:
+        return
+    s.book.meta.world_context = value.render()
+    save(
+        "04_world_context.json",
+        s.book_dir,
+        WorldContextFile(
+            world_context=value,
+            rendered=s.book.meta.world_context,
+            tokens=counter.count(s.book.meta.world_context),
+            flagged=o.flagged,
+            flag_reason=o.flag_reason,
+        ),
+    )
 
 
-def _segmentation(r: StageRunner, states: list[BookState], counter: TokenCounter, save: SaveFile) -> None:
+def _segmentation_jobs(r: StageRunner, s: BookState) -> list[tuple[Window, Task]]:
+    recipe, prompt = r.recipe, r.prompts["segmentation"]
+    jobs = []
+    for ch in s.book.chapters:
+        for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
+            if len(w.blocks) > 1:  # a single block has nothing to decide
+                jobs.append((w, segmentation_task(s.book, w, ch.heading, prompt, recipe)))
+    return jobs
+
+
+def _take_segmentation(
+    r: StageRunner,
+    s: BookState,
+    jobs: list[tuple[Window, Task]],
+    outcomes: Sequence[Outcome],
+    counter: TokenCounter,
+    save: SaveFile,
+) -> None:
     recipe = r.recipe
-    prompt = r.prompts["segmentation"]
-    jobs: list[tuple[BookState, Window, Task]] = []
-    for s in states:
-        for ch in s.book.chapters:
-            for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
-                if len(w.blocks) == 1:
-                    continue  # nothing to decide
-                jobs.append((s, w, segmentation_task(s.book, w, ch.heading, prompt, recipe)))
-    outcomes = r.run("segmentation", [t for _, _, t in jobs], "segmentation")
-    chosen: dict[tuple[int, int, int], list[int]] = {}
-    for (s, w, _), o in zip(jobs, outcomes):
+    chosen: dict[tuple[int, int], list[int]] = {}
+    for (w, _), o in zip(jobs, outcomes):
         value = r.accept("segmentation", s, o)
         if value is not None:
             starts = list(value.scene_starts)
         else:
             starts = fallback_boundaries([b.tokens for b in w.blocks], recipe.budgets.atomic.goldilocks_max)
-        chosen[(id(s), w.chapter_index, w.offset)] = [w.offset + x for x in starts]
-    for s in states:
-        by_chapter: dict[int, list[int]] = {}
-        for ch in s.book.chapters:
-            chapter_starts: list[int] = []
-            for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
-                chapter_starts.extend(chosen.get((id(s), ch.index, w.offset), [w.offset]))
-            by_chapter[ch.index] = chapter_starts
-        s.book.scenes = scenes_from_starts(s.book, by_chapter, counter, recipe)
-        s.book.meta.total_scenes = len(s.book.scenes)
-        save(
-            "05_scenes.json",
-            s.book_dir,
-            ScenesFile(atomic_starts={str(k): v for k, v in by_chapter.items()}, scenes=s.book.scenes),
-        )
+        chosen[(w.chapter_index, w.offset)] = [w.offset + x for x in starts]
+    by_chapter: dict[int, list[int]] = {}
+    for ch in s.book.chapters:
+        chapter_starts: list[int] = []
+        for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
+            chapter_starts.extend(chosen.get((ch.index, w.offset), [w.offset]))
+        by_chapter[ch.index] = chapter_starts
+    s.book.scenes = scenes_from_starts(s.book, by_chapter, counter, recipe)
+    s.book.meta.total_scenes = len(s.book.scenes)
+    save(
+        "05_scenes.json",
+        s.book_dir,
+        ScenesFile(atomic_starts={str(k): v for k, v in by_chapter.items()}, scenes=s.book.scenes),
+    )
+
+
+def _book_flow(r: StageRunner, s: BookState, counter: TokenCounter, save: SaveFile) -> Flow:
+    """One book through stages 4-7: its world context and its chapters' boundaries together (neither needs
+    the other), then its summary chains with each scene's instruction, then its files."""
+    recipe = r.recipe
+    world = [world_context_task(s.book, r.prompts["world_context"], counter, recipe)]
+    world = world if recipe.stages.world_context.enabled else []
+    jobs = _segmentation_jobs(r, s) if recipe.segmentation.method == "llm" else []
+    outcomes = yield r.tag("world_context", world) + r.tag("segmentation", [t for _, t in jobs])
+    if world:
+        _take_world_context(r, s, outcomes[0], counter, save)
+    if recipe.segmentation.method == "llm":
+        _take_segmentation(r, s, jobs, outcomes[len(world) :], counter, save)
+    summaries, instructions = recipe.stages.summaries.enabled, recipe.stages.instructions.enabled
+    if summaries or instructions:
+        yield from summaries_and_instructions(r, s, counter, save, summaries=summaries, instructions=instructions)
+    apply_flags(s.book, s.flags)
+    save("book.json", s.book_dir, s.book)
+    save("llm_flags.json", s.book_dir, FlagsFile([LLMFlag(**f) for f in s.flags]))
+    log.debug("%s: LLM stages done", s.book.meta.book_id)
+    return None
 
 
 _SCENE_ITEM = re.compile(r"/scene(\d+)$")
@@ -151,33 +180,15 @@ def run_llm_stages(
 
     Files per book: ``04_world_context.json``, ``05_scenes.json``, ``06_summaries.json``,
     ``07_instructions.json``, ``book.json`` (the complete Book) and ``llm_flags.json``. Returns the final
-    books, per-stage statistics (``wall_seconds`` included) and the flagged items per book.
+    books, per-stage statistics and the flagged items per book. The stages of different books run in the
+    same engine calls, so a stage's ``wall_seconds`` is the span from its first call to its last.
     """
     run_dir = Path(run_dir)
     identity = engine_identity or (recipe.llm.identity() if recipe.llm else str(getattr(engine, "name", "engine")))
     r = StageRunner(engine, recipe, run_dir, progress=progress, engine_identity=identity)
     save = write or (lambda name, book_dir, obj: atomic_write_json(book_dir / name, obj))
     states = [BookState(book.model_copy(deep=True), Path(d)) for book, d in books]
-    plan = [
-        ("world_context", recipe.stages.world_context.enabled, _world_contexts),
-        ("segmentation", recipe.segmentation.method == "llm", _segmentation),
-    ]
-    for name, enabled, stage in plan:
-        t0 = time.perf_counter()
-        if enabled:
-            stage(r, states, counter, save)
-        r.stats[name].wall_seconds = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    summaries, instructions = recipe.stages.summaries.enabled, recipe.stages.instructions.enabled
-    if summaries or instructions:
-        summaries_and_instructions(r, states, counter, save, summaries=summaries, instructions=instructions)
-    # the two run in the same steps: each stage's wall time is the steps' (their calls and tokens are their own)
-    for name in ("summaries", "instructions"):
-        r.stats[name].wall_seconds = round(time.perf_counter() - t0, 3)
-    for s in states:
-        apply_flags(s.book, s.flags)
-        save("book.json", s.book_dir, s.book)
-        save("llm_flags.json", s.book_dir, FlagsFile([LLMFlag(**f) for f in s.flags]))
+    r.run_flows([_book_flow(r, s, counter, save) for s in states], "LLM stages")
     return LLMStageResult(
         books=[s.book for s in states],
         stats=r.stats,

@@ -1,5 +1,5 @@
-"""The machinery the LLM stages share: a book's state through them, and the runner that sends a stage's tasks
-(or several stages' tasks, in the same calls) to the engine with the recipe's retries, result stores,
+"""The machinery the LLM stages share: a book's state through them, and the runner that drives the books'
+flows (:mod:`novelcraft.llm.scheduler`) through the engine with the recipe's retries, result stores,
 statistics, progress and debug log."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NovelcraftError
+from ..llm.attempts import Outcome, Task
 from ..llm.debug import DebugLog
-from ..llm.tasks import Outcome, Task, run_tasks
+from ..llm.scheduler import Flow, TaskScheduler, run_flows
 from ..llm.types import Engine
 from ..models import Book, Instruction, RunningSummary
 from ..prompts import load_prompt
@@ -82,7 +83,7 @@ class _Ticker:
 
 
 class StageRunner:
-    """Runs one stage's tasks through the engine with the recipe's retries, store, debug log and stats."""
+    """Runs the stages' tasks through the engine with the recipe's retries, stores, debug log and stats."""
 
     def __init__(
         self, engine: Engine, recipe: PrepRecipe, run_dir: Path, *, progress: bool, engine_identity: str
@@ -96,34 +97,29 @@ class StageRunner:
         debug_on = bool(recipe.llm and recipe.llm.debug_log)
         self.debug = DebugLog(run_dir / "llm_debug.jsonl" if debug_on else None)
         self.prompts = {n: load_prompt(n, recipe.stages.prompts_dir) for n in PROMPTS}
+        self.stage_of: dict[str, str] = {}
 
-    def run(self, stage: str, tasks: list[Task], desc: str) -> list[Outcome]:
-        """Run ``tasks`` of ``stage`` with its result store, progress bar, statistics and debug log."""
-        return self.run_joint([(stage, tasks)], desc)[0]
+    def tag(self, stage: str, tasks: list[Task]) -> list[Task]:
+        """Mark ``tasks`` as ``stage``'s (its result store and statistics); returns them."""
+        for t in tasks:
+            self.stage_of[t.key] = stage
+        return tasks
 
-    def run_joint(
-        self, parts: list[tuple[str, list[Task]]], desc: str, order: list[Task] | None = None
-    ) -> list[list[Outcome]]:
-        """Run the tasks of several stages in the same engine calls (each stage keeps its store and
-        statistics): a scene's summary and instruction share a prompt prefix, so the second is served from
-        the prefix cache. ``order`` sends the tasks in that order (neighbours share the cache best).
-        Returns each part's outcomes in order."""
+    def run_flows(self, flows: list[Flow], desc: str) -> None:
+        """Run ``flows`` (:func:`novelcraft.llm.scheduler.run_flows`) with each stage's result store,
+        statistics and debug log, and one progress bar over every request: requests answered of those known
+        so far (retries and the next steps of the chains join as they come), tokens/s and the ETA."""
         from tqdm.auto import tqdm
 
-        tasks = order if order is not None else [t for _, ts in parts for t in ts]
-        if not tasks:
-            return [[] for _ in parts]
-        stage_of = {t.key: stage for stage, ts in parts for t in ts}
-        stores = {stage: ResultStore(self.llm_dir / f"{stage}.jsonl") for stage, _ in parts}
-        store = StoreGroup(stores, lambda key: stage_of[key])
-        bar = tqdm(total=len(tasks), desc=desc, unit="req", disable=not self.progress, leave=False)
+        stores = {stage: ResultStore(self.llm_dir / f"{stage}.jsonl") for stage in STAGES}
+        store = StoreGroup(stores, lambda key: self.stage_of[key])
+        bar = tqdm(total=0, desc=desc, unit="req", disable=not self.progress, leave=False)
         salt = "|".join(p.digest for p in self.prompts.values())
         t0 = time.perf_counter()
         produced = [0]
 
         def on_round(round_no: int, pending: int) -> None:
-            if round_no > 1:
-                bar.total += pending  # retries and compressions: more requests
+            bar.total = bar.n + pending
             bar.set_postfix(round=round_no, refresh=False)
             bar.refresh()
 
@@ -133,32 +129,31 @@ class StageRunner:
             bar.update(requests)
             bar.set_postfix_str(f"{rate:.0f} tok/s", refresh=True)
 
+        retry = self.recipe.llm.retry if self.recipe.llm else None
+        scheduler = TaskScheduler(
+            self.engine,
+            attempts=self.recipe.stages.attempts,
+            transport_attempts=retry.attempts if retry else 3,
+            backoff_s=retry.backoff_s if retry else 1.0,
+            max_backoff_s=retry.max_backoff_s if retry else 30.0,
+            store=store,
+            salt=salt,
+            engine_identity=self.identity,
+            stats=lambda t: self.stats[self.stage_of[t.key]],
+            debug=self.debug,
+            chunk_size=self.recipe.stages.chunk_size,
+            on_round=on_round,
+            on_chunk=on_chunk,
+        )
         try:
-            retry = self.recipe.llm.retry if self.recipe.llm else None
             with _Ticker(bar):
-                outcomes = run_tasks(
-                    self.engine,
-                    tasks,
-                    attempts=self.recipe.stages.attempts,
-                    transport_attempts=retry.attempts if retry else 3,
-                    backoff_s=retry.backoff_s if retry else 1.0,
-                    max_backoff_s=retry.max_backoff_s if retry else 30.0,
-                    store=store,
-                    salt=salt,
-                    engine_identity=self.identity,
-                    stats=lambda t: self.stats[stage_of[t.key]],
-                    debug=self.debug,
-                    chunk_size=self.recipe.stages.chunk_size,
-                    on_round=on_round,
-                    on_chunk=on_chunk,
-                )
+                run_flows(scheduler, flows)
         except NovelcraftError as exc:
-            names = "+".join(stage for stage, _ in parts)
-            raise StageError(f"stage {names}: {exc.cause}", step=names) from None
+            if isinstance(exc, StageError):
+                raise
+            raise StageError(f"LLM stages: {exc.cause}", step="llm stages") from None
         finally:
             bar.close()
-        by_key = {o.key: o for o in outcomes}
-        return [[by_key[t.key] for t in ts] for _, ts in parts]
 
     def accept(self, stage: str, state: BookState, outcome: Outcome) -> Any:
         """The outcome's value (flag noted), or None for an item that stayed invalid: that stops the run

@@ -59,6 +59,30 @@ def _byte_level_decoder() -> dict[int, str]:
     return table
 
 
+#: Texts of at most this many characters are remembered by the engines: the build counts the first and last
+#: words of every paragraph (:class:`~novelcraft.tokens.spans.SpanCounter`), and words recur.
+SHORT_TEXT = 24
+#: At most this many remembered texts (some MB); the memory is emptied when full.
+MEMO_ENTRIES = 1 << 18
+
+
+def memo_counts(count: Callable[[str], int], memo: dict[str, int], texts: Sequence[str]) -> list[int]:
+    """``count(t)`` of each text, short texts (:data:`SHORT_TEXT`) looked up in ``memo`` first: a dictionary
+    hit costs a fraction of an engine call, and the build asks for the same short texts often."""
+    out = []
+    for t in texts:
+        if len(t) > SHORT_TEXT:
+            out.append(count(t))
+            continue
+        n = memo.get(t)
+        if n is None:
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            n = memo[t] = count(t)
+        out.append(n)
+    return out
+
+
 class TiktokenCore:
     """``tiktoken`` over the tokenizer's vocabulary (rank = id) and pre-tokenizer pattern, for texts that are
     already in the tokenizer's normal form (:class:`FastTokenCounter` sends it no others)."""
@@ -67,6 +91,7 @@ class TiktokenCore:
 
     def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
+        self._memo: dict[str, int] = {}
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> TiktokenCore:
@@ -83,9 +108,12 @@ class TiktokenCore:
         return cls(tiktoken.Encoding("novelcraft-bpe", pat_str=pattern, mergeable_ranks=ranks, special_tokens={}))
 
     def count_texts(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text (one ``encode_ordinary`` each: no thread pool for short texts)."""
-        enc = self.encoding.encode_ordinary
-        return [len(enc(t)) for t in texts]
+        """Tokens of each text (one encode each, short texts remembered: see :func:`memo_counts`)."""
+        encode = self.encoding._core_bpe.encode_ordinary  # the Rust call, without tiktoken's Python wrapper
+        try:
+            return memo_counts(lambda t: len(encode(t)), self._memo, texts)
+        except UnicodeEncodeError:  # a lone surrogate: tiktoken's own wrapper mends it
+            return [len(self.encoding.encode_ordinary(t)) for t in texts]
 
     def encode_text(self, text: str) -> list[int]:
         """Token ids of ``text``."""
@@ -106,6 +134,7 @@ class BpeQwenCore:
 
     def __init__(self, impl: Any) -> None:
         self.impl = impl
+        self._memo: dict[str, int] = {}
         self.routes: Callable[[str], bool] | None = bpe_qwen_routes
 
     @classmethod
@@ -119,9 +148,8 @@ class BpeQwenCore:
             return cls(module.QwenTokenizer(tmp))
 
     def count_texts(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text."""
-        count = self.impl.count_tokens
-        return [count(t) for t in texts]
+        """Tokens of each text (short texts remembered: see :func:`memo_counts`)."""
+        return memo_counts(self.impl.count_tokens, self._memo, texts)
 
     def encode_text(self, text: str) -> list[int]:
         """Token ids of ``text``."""

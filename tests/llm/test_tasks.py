@@ -94,7 +94,7 @@ def test_pending_tasks_share_one_batch_per_round():
 
 def test_transport_errors_back_off_then_raise(monkeypatch):
     sleeps = []
-    monkeypatch.setattr("novelcraft.llm.tasks.time.sleep", sleeps.append)
+    monkeypatch.setattr("novelcraft.llm.scheduler.time.sleep", sleeps.append)
     engine = ScriptedEngine(lambda req: ConnectionError("connection refused"))
     with pytest.raises(LLMError, match="t: no answer after 3 tries: ConnectionError: connection refused"):
         run_tasks(engine, [task()], transport_attempts=3, backoff_s=0.5)
@@ -102,7 +102,7 @@ def test_transport_errors_back_off_then_raise(monkeypatch):
 
 
 def test_transport_error_then_recovery(monkeypatch):
-    monkeypatch.setattr("novelcraft.llm.tasks.time.sleep", lambda s: None)
+    monkeypatch.setattr("novelcraft.llm.scheduler.time.sleep", lambda s: None)
     answers = iter([TimeoutError("read timed out"), json.dumps(GOOD)])
     engine = ScriptedEngine(lambda req: next(answers))
     stats = StageStats()

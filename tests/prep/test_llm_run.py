@@ -149,19 +149,62 @@ def test_lockstep_batches_across_books(tmp_path, counter, alice):
         progress=False,
     )
     kinds = [r.schema.__name__ for r in engine.requests]
-    # world context of both books in one call; all chapters of both books in one segmentation call
-    assert engine.batches[0] == 2 and engine.batches[1] == len(alice.chapters) + len(other.chapters)
+    # both books' world contexts and all their chapters' boundaries in the first call (neither needs the other)
+    first = kinds[: engine.batches[0]]
+    assert first == ["WorldContext"] + ["SceneBoundaries"] * len(alice.chapters) + ["WorldContext", "SceneBoundaries"]
     # then step n of every live chain (one narrative chain per book) in one batch: each scene's summary and
     # its instruction side by side (their prompts share the prefix up to the scene)
-    steps = engine.batches[2:]
+    steps = engine.batches[1:]
     assert steps[0] == 4 and sum(steps) == kinds.count("RunningSummary") + kinds.count("Instruction")
     assert kinds.count("RunningSummary") == kinds.count("Instruction")
-    first_step = engine.requests[sum(engine.batches[:2]) : sum(engine.batches[:3])]
+    first_step = engine.requests[engine.batches[0] : sum(engine.batches[:2])]
     assert [r.schema.__name__ for r in first_step] == ["RunningSummary", "Instruction"] * 2
     summary, instruction = first_step[0], first_step[1]
     assert summary.messages[0] == instruction.messages[0]  # the same system turn
     cut = summary.messages[1]["content"].index("</scene>") + len("</scene>")
     assert instruction.messages[1]["content"][:cut] == summary.messages[1]["content"][:cut]
+
+
+def test_a_books_retries_share_calls_with_the_other_books_next_steps(tmp_path, counter, alice):
+    other = alice.model_copy(deep=True)
+    other.meta.book_id = "other_book"
+    rejected: set[str] = set()
+
+    def picky(req):
+        # the first answer to each of alice's summaries is rejected: every alice step takes two rounds
+        if (
+            req.schema.__name__ == "RunningSummary"
+            and req.key.startswith(alice.meta.book_id)
+            and req.key not in rejected
+        ):
+            rejected.add(req.key)
+            return "{"
+        if req.key.startswith("other_book"):  # prompts unlike alice's: no answer of one serves the other's
+            return answer(req).replace("strange world", "very strange world")
+        return answer(req)
+
+    engine = ScriptedEngine(picky)
+    out = run_llm_stages(
+        [(alice, tmp_path / "a"), (other, tmp_path / "b")],
+        llm_recipe(tmp_path),
+        engine,
+        counter,
+        tmp_path,
+        progress=False,
+    )
+    calls, at = [], 0
+    for n in engine.batches:
+        calls.append([r.key for r in engine.requests[at : at + n]])
+        at += n
+    # the other book does not wait for alice's retries: its second summary goes with alice's first retry
+    first = f"{alice.meta.book_id}/summary/narrative/scene1"
+    retry_call = next(c for c in calls if first in c and "other_book/summary/narrative/scene1" not in c)
+    assert "other_book/summary/narrative/scene2" in retry_call
+    scenes = len(out.books[0].scenes)
+    # alice's chain takes two rounds per scene; the other book's chain runs alongside it
+    assert len(engine.batches) == 1 + 2 * scenes
+    assert out.stats["summaries"].retries == scenes
+    assert out.books[0].scenes[-1].running_summary == out.books[1].scenes[-1].running_summary
 
 
 def test_invalid_boundaries_error_names_book_stage_and_item(tmp_path, counter, alice):
@@ -426,9 +469,9 @@ def test_digest_mode_batches_every_digest_then_chains_the_global_state(tmp_path,
     assert kinds.count("SceneDigest") == len(scenes) and kinds.count("GlobalUpdate") == len(scenes)
     assert "RunningSummary" not in kinds and kinds.count("Instruction") == len(book.scenes)
     # one round holds every digest, each beside its scene's instruction (the shared prefix), before any chain step
-    digest_round = engine.requests[sum(engine.batches[:2]) : sum(engine.batches[:3])]
+    digest_round = engine.requests[engine.batches[0] : sum(engine.batches[:2])]
     assert [r.schema.__name__ for r in digest_round] == ["SceneDigest", "Instruction"] * len(scenes)
-    assert all(b == 1 for b in engine.batches[3:])  # then the chain: one global update per step (one book)
+    assert all(b == 1 for b in engine.batches[2:])  # then the chain: one global update per step (one book)
     # the running summary joins the digest's local fields with the global state; the chain sees summary n-1
     assert all(s.running_summary and "state after scene" in s.running_summary for s in scenes)
     second = [r for r in engine.requests if r.schema.__name__ == "GlobalUpdate"][1]

@@ -1,0 +1,118 @@
+"""``novelcraft.llm.scheduler``: rounds over tasks in flight and flows fed by their outcomes (scripted engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from novelcraft.llm.scheduler import TaskScheduler, run_flows
+from novelcraft.llm.tasks import Task
+from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.models import Instruction
+from novelcraft.runs import ResultStore
+from novelcraft.stats import StageStats
+
+
+def answer(goal: str) -> str:
+    return json.dumps(
+        {"scene_goal": goal, "characters_present": ["Avis"], "emotional_beat": "calm", "constraints": "none"}
+    )
+
+
+def task(key: str) -> Task:
+    return Task(key=key, messages=[{"role": "user", "content": f"do {key}"}], schema=Instruction, max_tokens=100)
+
+
+def chain(name: str, steps: int, seen: list[str]):
+    """A flow of ``steps`` dependent tasks; each step's prompt names the answer before it."""
+    previous = "start"
+    for i in range(steps):
+        [out] = yield [
+            Task(
+                key=f"{name}/{i}",
+                messages=[{"role": "user", "content": f"{name} step {i} after {previous}"}],
+                schema=Instruction,
+                max_tokens=100,
+            )
+        ]
+        previous = out.value.scene_goal
+        seen.append(previous)
+
+
+def batches(engine: ScriptedEngine) -> list[list[str]]:
+    out, at = [], 0
+    for n in engine.batches:
+        out.append([r.key for r in engine.requests[at : at + n]])
+        at += n
+    return out
+
+
+def test_flows_share_rounds_and_a_retry_holds_no_other_flow_back():
+    rejected: set[str] = set()
+
+    def reply(req):
+        if req.key == "a/0" and req.key not in rejected:  # a's first answer is rejected once
+            rejected.add(req.key)
+            return "not json"
+        return answer(f"goal of {req.key}")
+
+    engine = ScriptedEngine(reply)
+    seen: list[str] = []
+    stats = StageStats()
+    run_flows(TaskScheduler(engine, stats=stats), [chain("a", 2, seen), chain("b", 3, seen)])
+    # round 1: both first steps; round 2: a's retry beside b's second step; then a/1 with b/2
+    assert batches(engine) == [["a/0", "b/0"], ["a/0", "b/1"], ["a/1", "b/2"]]
+    assert stats.rounds == 3 and stats.calls == 6 and stats.retries == 1
+    assert "b step 1 after goal of b/0" in engine.requests[3].messages[0]["content"]
+    assert sorted(seen) == sorted(["goal of a/0", "goal of a/1", "goal of b/0", "goal of b/1", "goal of b/2"])
+
+
+def test_a_flow_settled_from_the_store_moves_on_without_a_round(tmp_path):
+    store = ResultStore(tmp_path / "s.jsonl")
+    engine = ScriptedEngine(lambda req: answer(f"goal of {req.key}"))
+    run_flows(TaskScheduler(engine, store=store), [chain("a", 3, [])])
+    assert engine.batches == [1, 1, 1]
+    again = ScriptedEngine(lambda req: pytest.fail("a stored answer went to the engine"))
+    seen: list[str] = []
+    stats = StageStats()
+    run_flows(TaskScheduler(again, store=ResultStore(tmp_path / "s.jsonl"), stats=stats), [chain("a", 3, seen)])
+    assert again.batches == [] and stats.reused == 3 and seen == ["goal of a/0", "goal of a/1", "goal of a/2"]
+
+
+def test_returned_flows_start_when_their_parent_ends():
+    order: list[str] = []
+
+    def parent():
+        [out] = yield [task("p")]
+        order.append("parent done")
+        return [chain("c1", 1, order), chain("c2", 2, order)]
+
+    engine = ScriptedEngine(lambda req: answer(f"goal of {req.key}"))
+    run_flows(TaskScheduler(engine), [parent(), chain("x", 2, order)])
+    # the parent resumes before x (it started first) and its children start at once, so they come first
+    assert batches(engine) == [["p", "x/0"], ["c1/0", "c2/0", "x/1"], ["c2/1"]]
+    assert order[0] == "parent done"
+
+
+def test_an_error_in_a_flow_stops_the_run_after_storing_what_was_settled(tmp_path):
+    def broken():
+        yield [task("k")]
+        raise RuntimeError("flow bug")
+
+    store = ResultStore(tmp_path / "s.jsonl")
+    engine = ScriptedEngine(lambda req: answer("fine"))
+    with pytest.raises(RuntimeError, match="flow bug"):
+        run_flows(TaskScheduler(engine, store=store), [broken(), chain("y", 2, [])])
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2  # k and y/0 were stored
+
+
+def test_an_empty_step_needs_no_round():
+    def flow():
+        got = yield []
+        assert got == []
+        yield [task("only")]
+
+    engine = ScriptedEngine(lambda req: answer("x"))
+    run_flows(TaskScheduler(engine), [flow()])
+    assert engine.batches == [1]
