@@ -124,8 +124,11 @@ def _book_flow(r: StageRunner, s: BookState, counter: TokenCounter, save: SaveFi
     """One book through stages 4-7: its world context and its chapters' boundaries together (neither needs
     the other), then its summary chains with each scene's instruction, then its files."""
     recipe = r.recipe
-    world = [world_context_task(s.book, r.prompts["world_context"], counter, recipe)]
-    world = world if recipe.stages.world_context.enabled else []
+    world = (
+        [world_context_task(s.book, r.prompts["world_context"], counter, recipe)]
+        if recipe.stages.world_context.enabled
+        else []
+    )
     jobs = _segmentation_jobs(r, s) if recipe.segmentation.method == "llm" else []
     outcomes = yield r.tag("world_context", world) + r.tag("segmentation", [t for _, t in jobs])
     if world:

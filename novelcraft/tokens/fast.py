@@ -62,8 +62,8 @@ def _byte_level_decoder() -> dict[int, str]:
 #: Texts of at most this many characters are remembered by the engines: the build counts the first and last
 #: words of every paragraph (:class:`~novelcraft.tokens.spans.SpanCounter`), and words recur.
 SHORT_TEXT = 24
-#: At most this many remembered texts (some MB); the memory is emptied when full.
-MEMO_ENTRIES = 1 << 18
+#: At most this many remembered texts (a few MB; a book has some thousands); emptied when full.
+MEMO_ENTRIES = 1 << 16
 
 
 def memo_counts(count: Callable[[str], int], memo: dict[str, int], texts: Sequence[str]) -> list[int]:
