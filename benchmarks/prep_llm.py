@@ -23,6 +23,7 @@ peer files in ../shared/reference/ with the same tokenizer when they are present
     python benchmarks/prep_llm.py                            # vllm when importable, else transformers
     python benchmarks/prep_llm.py --backend transformers --chapters 1 --pairs 1
     python benchmarks/prep_llm.py --chapters 0               # whole books (long on a CPU)
+    python benchmarks/prep_llm.py --summaries-mode digest    # digests of all scenes first, then the chain
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class OneAtATime:
         pass
 
 
-def recipe_for(out: Path, backend: str, chapters: int) -> PrepRecipe:
+def recipe_for(out: Path, backend: str, chapters: int, summaries_mode: str = "direct") -> PrepRecipe:
     llm: dict = {"backend": backend, "sampling": {"repetition_penalty": 1.2}, "debug_log": True}
     if backend == "vllm":
         llm["vllm"] = {"gpu_memory_utilization": 0.3, "max_model_len": 8192, "enable_prefix_caching": True}
@@ -96,7 +97,7 @@ def recipe_for(out: Path, backend: str, chapters: int) -> PrepRecipe:
             "stages": {
                 "on_failure": "flag",
                 "world_context": {"compress_attempts": 1, "input_tokens": 1500},
-                "summaries": {"compress_attempts": 1},
+                "summaries": {"compress_attempts": 1, "mode": summaries_mode},
                 "instructions": {"compress_attempts": 1},
             },
         }
@@ -122,6 +123,8 @@ def reset_cache(engine: Any) -> None:
 def warm_up(engine: Any, books: list, recipe: PrepRecipe) -> int:
     """Compile every grammar the runs use (1-token answers) and warm the kernels; returns the schemas."""
     schemas: list[Any] = [WorldContext, RunningSummary, Instruction]
+    if recipe.stages.summaries.mode == "digest":
+        schemas += [SceneDigest, GlobalUpdate]
     for b in books:
         for ch in b.chapters:
             for w in chapter_windows(ch.blocks, recipe.segmentation.window_tokens, ch.index):
@@ -238,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--replay", type=int, default=0, help="requests in the engine-ceiling measurement (0: all the run's calls)"
     )
+    ap.add_argument(
+        "--summaries-mode", choices=["direct", "digest"], default="direct", help="stages.summaries.mode of the runs"
+    )
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     backend = args.backend or ("vllm" if importlib.util.find_spec("vllm") else "transformers")
@@ -246,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counter = load_token_counter()
     runs: dict[str, list[dict]] = {"lockstep": [], "serial": []}
     with tempfile.TemporaryDirectory() as tmp:
-        recipe = recipe_for(Path(tmp), backend, args.chapters)
+        recipe = recipe_for(Path(tmp), backend, args.chapters, args.summaries_mode)
         books = [prep_book(ROOT / "data" / "books" / name, recipe, counter) for name in BOOKS]
         words = sum(b.meta.word_count for b in books)
         t0 = time.perf_counter()
@@ -276,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"\nbackend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s, {grammars} grammars "
-        f"compiled before timing; slice: {'whole books' if not args.chapters else f'first {args.chapters} chapter(s)'} "
+        f"compiled before timing; summaries mode {args.summaries_mode}; "
+        f"slice: {'whole books' if not args.chapters else f'first {args.chapters} chapter(s)'} "
         f"of {', '.join(BOOKS)} ({words} words); order {' '.join(order)}; load average at start "
         f"{' '.join(f'{x:.2f}' for x in load0)}, at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n"
