@@ -48,6 +48,14 @@ class ScriptedEngine:
                 )
         return out
 
+    def batch_keys(self) -> list[list[str]]:
+        """The request keys of each engine call, in order."""
+        out, at = [], 0
+        for n in self.batches:
+            out.append([r.key for r in self.requests[at : at + n]])
+            at += n
+        return out
+
     def close(self) -> None:
         """Nothing to free."""
         pass

@@ -40,14 +40,6 @@ def chain(name: str, steps: int, seen: list[str]):
         seen.append(previous)
 
 
-def batches(engine: ScriptedEngine) -> list[list[str]]:
-    out, at = [], 0
-    for n in engine.batches:
-        out.append([r.key for r in engine.requests[at : at + n]])
-        at += n
-    return out
-
-
 def test_flows_share_rounds_and_a_retry_holds_no_other_flow_back():
     rejected: set[str] = set()
 
@@ -62,7 +54,7 @@ def test_flows_share_rounds_and_a_retry_holds_no_other_flow_back():
     stats = StageStats()
     run_flows(TaskScheduler(engine, stats=stats), [chain("a", 2, seen), chain("b", 3, seen)])
     # round 1: both first steps; round 2: a's retry beside b's second step; then a/1 with b/2
-    assert batches(engine) == [["a/0", "b/0"], ["a/0", "b/1"], ["a/1", "b/2"]]
+    assert engine.batch_keys() == [["a/0", "b/0"], ["a/0", "b/1"], ["a/1", "b/2"]]
     assert stats.rounds == 3 and stats.calls == 6 and stats.retries == 1
     assert "b step 1 after goal of b/0" in engine.requests[3].messages[0]["content"]
     assert sorted(seen) == sorted(["goal of a/0", "goal of a/1", "goal of b/0", "goal of b/1", "goal of b/2"])
@@ -91,7 +83,7 @@ def test_returned_flows_start_when_their_parent_ends():
     engine = ScriptedEngine(lambda req: answer(f"goal of {req.key}"))
     run_flows(TaskScheduler(engine), [parent(), chain("x", 2, order)])
     # the parent resumes before x (it started first) and its children start at once, so they come first
-    assert batches(engine) == [["p", "x/0"], ["c1/0", "c2/0", "x/1"], ["c2/1"]]
+    assert engine.batch_keys() == [["p", "x/0"], ["c1/0", "c2/0", "x/1"], ["c2/1"]]
     assert order[0] == "parent done"
 
 

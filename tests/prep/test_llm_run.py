@@ -192,10 +192,7 @@ def test_a_books_retries_share_calls_with_the_other_books_next_steps(tmp_path, c
         tmp_path,
         progress=False,
     )
-    calls, at = [], 0
-    for n in engine.batches:
-        calls.append([r.key for r in engine.requests[at : at + n]])
-        at += n
+    calls = engine.batch_keys()
     # the other book does not wait for alice's retries: its second summary goes with alice's first retry
     first = f"{alice.meta.book_id}/summary/narrative/scene1"
     retry_call = next(c for c in calls if first in c and "other_book/summary/narrative/scene1" not in c)
