@@ -1,21 +1,23 @@
 """Speed of the LLM prep stages, measured fairly: the pipeline's batching against the engine's own ceiling.
 
 Runs stages 4-7 (world context, LLM scene boundaries, running summaries + instructions) over the sample
-books with the embedded model in two modes on one engine - **lockstep** (as novelcraft schedules: every
-book a flow, each engine call carrying every request any book has pending, retries included, a scene's
-summary and instruction side by side so their shared prefix is cached) and **one at a time** (the same
+books with the embedded model in two modes on one engine - **batched** (as novelcraft schedules: every
+book a flow, the engine holding every request any book has pending, retries included, a scene's summary
+and instruction side by side so their shared prefix is cached; with ``--scheduling continuous``, the
+default, each request joins the engine's running batch the moment the answer it waits for is judged, with
+``rounds`` each batch waits for the last answer of the one before) and **one at a time** (the same
 pipeline, each request its own call) - and, in the same run, the **engine ceiling**: one
-``generate(list)`` of every request the lockstep run sent (first attempts, retries and compressions, as
+``generate(list)`` of every request the batched run sent (first attempts, retries and compressions, as
 logged) against the same requests sent one by one. Fairness:
 
 * every grammar the runs need is compiled before anything is timed (one 1-token request per schema,
   the narrowed segmentation schemas included), and kernels are warmed;
 * the prefix cache is reset before each timed run (vLLM), so neither mode inherits the other's cache;
-* the order alternates (lockstep, serial, serial, lockstep with ``--pairs 2``) and each figure is the mean;
+* the order alternates (batched, serial, serial, batched with ``--pairs 2``) and each figure is the mean;
 * both modes' work is printed (calls, prompt, cached and completion tokens, CPU-seconds), so a difference
   in answers (batched numerics change some greedy answers) is visible, and tokens/s is compared too.
 
-It prints the pipeline ratio (serial wall / lockstep wall), the engine ceiling (sequential / one batch on
+It prints the pipeline ratio (serial wall / batched wall), the engine ceiling (sequential / one batch on
 the same requests) and their quotient (target >= 0.9), then calls and prompt tokens per 10k words of book
 next to the peer data set's call pattern (target <= 57k prompt tokens per 10k words), computed from the
 peer files in ../shared/reference/ with the same tokenizer when they are present.
@@ -24,6 +26,8 @@ peer files in ../shared/reference/ with the same tokenizer when they are present
     python benchmarks/prep_llm.py --backend transformers --chapters 1 --pairs 1
     python benchmarks/prep_llm.py --chapters 0               # whole books (long on a CPU)
     python benchmarks/prep_llm.py --summaries-mode digest    # digests of all scenes first, then the chain
+    python benchmarks/prep_llm.py --scheduling rounds        # one batch per step (llm.scheduling: rounds)
+    python benchmarks/prep_llm.py --books data/books/*.epub more/*.txt   # more books side by side
 """
 
 from __future__ import annotations
@@ -82,8 +86,15 @@ class OneAtATime:
         pass
 
 
-def recipe_for(out: Path, backend: str, chapters: int, summaries_mode: str = "direct") -> PrepRecipe:
-    llm: dict = {"backend": backend, "sampling": {"repetition_penalty": 1.2}, "debug_log": True}
+def recipe_for(
+    out: Path, backend: str, chapters: int, summaries_mode: str = "direct", scheduling: str = "continuous"
+) -> PrepRecipe:
+    llm: dict = {
+        "backend": backend,
+        "sampling": {"repetition_penalty": 1.2},
+        "debug_log": True,
+        "scheduling": scheduling,
+    }
     if backend == "vllm":
         llm["vllm"] = {"gpu_memory_utilization": 0.3, "max_model_len": 8192, "enable_prefix_caching": True}
     return PrepRecipe.model_validate(
@@ -237,12 +248,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=["vllm", "transformers"], default=None)
     ap.add_argument("--chapters", type=int, default=1, help="first N chapters of each sample book (0: whole books)")
-    ap.add_argument("--pairs", type=int, default=1, help="lockstep/serial pairs, order alternated (AB, BA, ...)")
+    ap.add_argument("--pairs", type=int, default=1, help="batched/serial pairs, order alternated (AB, BA, ...)")
     ap.add_argument(
         "--replay", type=int, default=0, help="requests in the engine-ceiling measurement (0: all the run's calls)"
     )
     ap.add_argument(
         "--summaries-mode", choices=["direct", "digest"], default="direct", help="stages.summaries.mode of the runs"
+    )
+    ap.add_argument(
+        "--scheduling", choices=["continuous", "rounds"], default="continuous", help="llm.scheduling of the runs"
+    )
+    ap.add_argument(
+        "--books", nargs="+", type=Path, default=[ROOT / "data" / "books" / n for n in BOOKS], help="book files"
     )
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -250,10 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     load0 = os.getloadavg()
 
     counter = load_token_counter()
-    runs: dict[str, list[dict]] = {"lockstep": [], "serial": []}
+    runs: dict[str, list[dict]] = {"batched": [], "serial": []}
     with tempfile.TemporaryDirectory() as tmp:
-        recipe = recipe_for(Path(tmp), backend, args.chapters, args.summaries_mode)
-        books = [prep_book(ROOT / "data" / "books" / name, recipe, counter) for name in BOOKS]
+        recipe = recipe_for(Path(tmp), backend, args.chapters, args.summaries_mode, args.scheduling)
+        books = [prep_book(path, recipe, counter) for path in args.books]
         words = sum(b.meta.word_count for b in books)
         t0 = time.perf_counter()
         engine = make_engine(recipe.llm or LLMConfig())
@@ -261,11 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         grammars = warm_up(engine, books, recipe)
         order = []
         for p in range(args.pairs):
-            order += ["lockstep", "serial"] if p % 2 == 0 else ["serial", "lockstep"]
+            order += ["batched", "serial"] if p % 2 == 0 else ["serial", "batched"]
         for k, mode in enumerate(order):
-            wrapped = engine if mode == "lockstep" else OneAtATime(engine)
+            wrapped = engine if mode == "batched" else OneAtATime(engine)
             runs[mode].append(run_pipeline(wrapped, engine, books, recipe, counter, Path(tmp) / f"{mode}{k}"))
-        ceiling = engine_ceiling(engine, runs["lockstep"][0]["debug"], args.replay)
+        ceiling = engine_ceiling(engine, runs["batched"][0]["debug"], args.replay)
         engine.close()
 
     import importlib.metadata as md
@@ -282,9 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"\nbackend {backend}, model embedded SmolLM2-135M-Instruct, engine start {start_s:.1f} s, {grammars} grammars "
-        f"compiled before timing; summaries mode {args.summaries_mode}; "
+        f"compiled before timing; summaries mode {args.summaries_mode}; scheduling {args.scheduling}; "
         f"slice: {'whole books' if not args.chapters else f'first {args.chapters} chapter(s)'} "
-        f"of {', '.join(BOOKS)} ({words} words); order {' '.join(order)}; load average at start "
+        f"of {', '.join(p.name for p in args.books)} ({len(args.books)} books, {words} words); "
+        f"order {' '.join(order)}; load average at start "
         f"{' '.join(f'{x:.2f}' for x in load0)}, at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n"
     )
@@ -293,17 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| completion tok/s |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for mode in ("lockstep", "serial"):
+    for mode in ("batched", "serial"):
         rs = runs[mode]
         print(
             f"| {mode} | {len(rs)} | {mean(rs, 'wall_s'):.1f} | {mean(rs, 'cpu_s'):.1f} | {mean(rs, 'calls'):.0f} | "
             f"{mean(rs, 'prompt_tokens'):,.0f} | {mean(rs, 'cached_prompt_tokens'):,.0f} | "
             f"{mean(rs, 'completion_tokens'):,.0f} | {mean(rs, 'tok_s'):.1f} |"
         )
-    ratio = mean(runs["serial"], "wall_s") / mean(runs["lockstep"], "wall_s")
-    tok_ratio = mean(runs["lockstep"], "tok_s") / max(1e-9, mean(runs["serial"], "tok_s"))
+    ratio = mean(runs["serial"], "wall_s") / mean(runs["batched"], "wall_s")
+    tok_ratio = mean(runs["batched"], "tok_s") / max(1e-9, mean(runs["serial"], "tok_s"))
     ceil = ceiling.get("ratio")
-    print(f"\npipeline ratio (serial wall / lockstep wall): {ratio:.2f}x; completion tok/s ratio {tok_ratio:.2f}x")
+    print(f"\npipeline ratio (serial wall / batched wall): {ratio:.2f}x; completion tok/s ratio {tok_ratio:.2f}x")
     if ceil:
         print(
             f"engine ceiling (the pipeline's {ceiling['requests']} requests as it sent them, sequentially / in one "
@@ -311,14 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ceil:.2f}x ({ceiling['sequential_s']:.1f} s vs {ceiling['batch_s']:.1f} s)"
         )
         print(f"quotient pipeline / ceiling: {ratio / ceil:.2f} (target >= 0.9)")
-    print("\nper stage (lockstep, first run):")
-    for stage, st in runs["lockstep"][0]["stages"].items():
+    print("\nper stage (batched, first run):")
+    for stage, st in runs["batched"][0]["stages"].items():
         print(
             f"  {stage}: {st['calls']} calls, {st['retries']} retries, {st['compressions']} compressions, "
             f"{st['flagged']} flagged, {st['failed']} failed, {st['prompt_tokens']} prompt + "
             f"{st['completion_tokens']} completion tokens"
         )
-    first = runs["lockstep"][0]
+    first = runs["batched"][0]
     per10k = 10_000 / words
     print(
         "\n| per 10k words of book | LLM calls | prompt tokens (Qwen3, message text) | of them prefilled (not cached) |"

@@ -22,7 +22,7 @@ class StageStats(Record):
     """Engine work of one stage (LLM stages; zero for deterministic ones)."""
 
     calls: int = 0
-    rounds: int = 0
+    rounds: int = Field(0, description="sends to the engine that held one of the stage's requests (in rounds: rounds)")
     retries: int = 0
     compressions: int = 0
     flagged: int = Field(0, description="items kept with a flag: over budget after compression, or a fallback")
@@ -32,7 +32,7 @@ class StageStats(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
-    seconds: float = Field(0.0, description="time inside the engine")
+    seconds: float = Field(0.0, description="engine time while the stage had a request in flight")
     wall_seconds: float = Field(0.0, description="time of the whole stage")
 
     def add(self, other: StageStats) -> None:

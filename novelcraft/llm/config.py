@@ -118,6 +118,13 @@ class LLMConfig(Strict):
     transformers: TransformersOptions = TransformersOptions()
     vllm: VLLMOptions = VLLMOptions()
     openai: OpenAIOptions = OpenAIOptions()
+    scheduling: Literal["continuous", "rounds"] = Field(
+        "continuous",
+        description="continuous: a request is sent the moment the answer it waits for is judged, and the engine "
+        "keeps its batch full as answers come and go (vllm, openai); rounds: every pending request goes in one "
+        "batch per step, the next batch after the last answer (the same batches on every run: reproducible where "
+        "batched numerics change greedy answers). Engines without continuous batching always run rounds",
+    )
     debug_log: bool = Field(False, description="append every prompt and answer to llm_debug.jsonl in the run dir")
 
     @model_validator(mode="after")

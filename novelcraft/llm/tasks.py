@@ -54,13 +54,15 @@ def run_tasks(
     on_round: Callable[[int, int], None] | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[Outcome]:
-    """Obtain every task's validated value, batching all pending tasks into one engine call per round.
+    """Obtain every task's validated value, all pending tasks in the engine at once (in rounds, or
+    continuously where the engine batches continuously: :mod:`novelcraft.llm.scheduler`).
 
     Returns outcomes in task order. A task that exhausts its answer attempts gets ``error`` set (the
     caller decides whether that fails the run or falls back); a transport failure that outlasts
     ``transport_attempts`` raises :class:`LLMError` naming the task, after finished results are stored.
-    ``chunk_size`` caps the requests per engine call (results are stored after each chunk; ``on_chunk``
-    hears (requests answered, completion tokens) after each: progress within a long round). Only
+    ``chunk_size`` caps the requests in flight (in rounds: per engine call); results are stored as answers
+    come, and ``on_chunk`` hears (requests answered, completion tokens) each time: progress within a long
+    batch. Only
     structured tasks are stored (free-text values are the caller's to checkpoint).
 
     Tasks of several stages can share one call (a scene's summary and instruction, whose prompts share a
@@ -83,8 +85,11 @@ def run_tasks(
         on_chunk=on_chunk,
     )
     states = scheduler.submit(tasks)
-    while scheduler.pending:
-        scheduler.round()
+    try:
+        while scheduler.pending:
+            scheduler.step()
+    finally:
+        scheduler.close()
     # every state is settled here: the loop ends only when none is pending
     return [st.done for st in states if st.done is not None]
 

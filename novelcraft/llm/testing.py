@@ -27,26 +27,24 @@ class ScriptedEngine:
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         """Answer each request with the responder, recording the requests and the batch size."""
         self.batches.append(len(requests))
-        out = []
-        for req in requests:
-            self.requests.append(req)
-            answer = self.responder(req)
-            if isinstance(answer, LLMResponse):
-                out.append(answer)
-            elif isinstance(answer, Exception):
-                out.append(LLMResponse(key=req.key, text="", error=f"{type(answer).__name__}: {answer}"))
-            else:
-                n_prompt = sum(len(m["content"].split()) for m in req.messages)
-                out.append(
-                    LLMResponse(
-                        key=req.key,
-                        text=answer,
-                        prompt_tokens=n_prompt,
-                        completion_tokens=len(answer.split()),
-                        finish_reason="stop",
-                    )
-                )
-        return out
+        return [self.answer(req) for req in requests]
+
+    def answer(self, req: LLMRequest) -> LLMResponse:
+        """The responder's answer to one request, as a response (the request is recorded)."""
+        self.requests.append(req)
+        answer = self.responder(req)
+        if isinstance(answer, LLMResponse):
+            return answer
+        if isinstance(answer, Exception):
+            return LLMResponse(key=req.key, text="", error=f"{type(answer).__name__}: {answer}")
+        n_prompt = sum(len(m["content"].split()) for m in req.messages)
+        return LLMResponse(
+            key=req.key,
+            text=answer,
+            prompt_tokens=n_prompt,
+            completion_tokens=len(answer.split()),
+            finish_reason="stop",
+        )
 
     def batch_keys(self) -> list[list[str]]:
         """The request keys of each engine call, in order."""
@@ -59,6 +57,54 @@ class ScriptedEngine:
     def close(self) -> None:
         """Nothing to free."""
         pass
+
+
+class StreamingScriptedEngine(ScriptedEngine):
+    """A :class:`ScriptedEngine` that also batches continuously (``open_stream``), on a simulated clock:
+    every request in flight advances one token per step, and :meth:`ScriptedStream.wait` returns those
+    that finish first (an answer of ``n`` completion tokens takes ``n`` steps, counted from when it was
+    added). ``added`` records the request keys of every ``add`` call."""
+
+    def __init__(self, responder: Responder, name: str = "scripted") -> None:
+        super().__init__(responder, name)
+        self.added: list[list[str]] = []
+
+    def open_stream(self) -> ScriptedStream:
+        """A new stream on this engine."""
+        return ScriptedStream(self)
+
+
+class ScriptedStream:
+    """The stream of a :class:`StreamingScriptedEngine`."""
+
+    def __init__(self, engine: StreamingScriptedEngine) -> None:
+        self.engine = engine
+        self._left: list[tuple[int, LLMResponse]] = []  # (steps still to run, answer)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests added and not yet returned."""
+        return len(self._left)
+
+    def add(self, requests: Sequence[LLMRequest]) -> None:
+        """Answer ``requests`` (recorded); each answer is returned once its steps have run."""
+        self.engine.added.append([r.key for r in requests])
+        for req in requests:
+            resp = self.engine.answer(req)
+            self._left.append((max(1, resp.completion_tokens), resp))
+
+    def wait(self) -> list[LLMResponse]:
+        """Run the clock to the next finishing answers and return them (in the order they were added)."""
+        if not self._left:
+            return []
+        step = min(n for n, _ in self._left)
+        done = [r for n, r in self._left if n == step]
+        self._left = [(n - step, r) for n, r in self._left if n > step]
+        return done
+
+    def close(self) -> None:
+        """Drop what is in flight."""
+        self._left = []
 
 
 def missing_modules(*modules: str) -> list[str]:

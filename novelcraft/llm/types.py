@@ -62,7 +62,8 @@ class LLMResponse:
 
 @runtime_checkable
 class Engine(Protocol):
-    """A loaded model behind one backend. ``generate`` answers a batch, in order."""
+    """A loaded model behind one backend. ``generate`` answers a batch, in order. An engine that batches
+    continuously also has ``open_stream()`` (see :class:`RequestStream`)."""
 
     name: str
 
@@ -71,6 +72,30 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Free the model or the connection; the engine is unusable afterwards."""
+
+
+@runtime_checkable
+class RequestStream(Protocol):
+    """Requests in flight on an engine that answers each one as soon as it is done (continuous batching).
+
+    Engines that can keep a batch full while answers come and go offer ``open_stream() -> RequestStream |
+    None`` (``None`` when their config asks for rounds: ``llm.scheduling: rounds``); the scheduler then sends
+    a task's next request the moment its previous answer is judged, instead of waiting for a whole batch.
+    """
+
+    def add(self, requests: Sequence[LLMRequest]) -> None:
+        """Start answering ``requests`` (keys unique among those in flight)."""
+
+    def wait(self) -> list[LLMResponse]:
+        """Block until at least one request in flight is answered; the answers finished since the last call,
+        in any order (``[]`` when nothing is in flight). A request that cannot run gets ``error`` set."""
+
+    @property
+    def in_flight(self) -> int:
+        """Requests added and not yet returned by :meth:`wait`."""
+
+    def close(self) -> None:
+        """Abandon what is in flight; the engine stays usable."""
 
 
 #: whitespace constrained JSON may hold between tokens: at most one space (free whitespace lets a model pad an

@@ -152,7 +152,9 @@ class LLMStages(Strict):
         "or flag it and fall back (segmentation: size-based cuts; summary: carry the previous one; "
         "instruction: left empty)",
     )
-    chunk_size: int = Field(64, ge=1, description="requests per engine call; results are saved after each")
+    chunk_size: int = Field(
+        64, ge=1, description="requests in flight at once (in rounds: per engine call); answers are saved as judged"
+    )
     prompts_dir: str | None = Field(None, description="folder of prompt templates replacing the packaged ones")
 
 

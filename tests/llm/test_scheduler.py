@@ -1,4 +1,4 @@
-"""``novelcraft.llm.scheduler``: rounds over tasks in flight and flows fed by their outcomes (scripted engine)."""
+"""``novelcraft.llm.scheduler``: tasks in flight, in rounds and in continuous streams, and flows fed by their outcomes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from novelcraft.llm.scheduler import TaskScheduler, run_flows
-from novelcraft.llm.tasks import Task
-from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.llm.tasks import Task, run_tasks
+from novelcraft.llm.testing import ScriptedEngine, StreamingScriptedEngine
 from novelcraft.models import Instruction
 from novelcraft.runs import ResultStore
 from novelcraft.stats import StageStats
@@ -108,3 +108,78 @@ def test_an_empty_step_needs_no_round():
     engine = ScriptedEngine(lambda req: answer("x"))
     run_flows(TaskScheduler(engine), [flow()])
     assert engine.batches == [1]
+
+
+# -- continuous batching (an engine with open_stream) -------------------------------------------------------
+
+
+def test_a_short_chain_moves_on_while_a_long_answer_is_still_decoding():
+    def reply(req):
+        # the simulated decode time is the answer's words: slow's 40 outlast fast's three answers of 10
+        return answer(" ".join(["slowly"] * 30) if req.key.startswith("slow") else f"{req.key} {req.key}")
+
+    engine = StreamingScriptedEngine(reply)
+    seen: list[str] = []
+    stats = StageStats()
+    run_flows(TaskScheduler(engine, stats=stats), [chain("slow", 1, seen), chain("fast", 3, seen)])
+    # fast's steps are sent one by one as their answers come, none waiting for slow's long answer
+    assert engine.added == [["slow/0", "fast/0"], ["fast/1"], ["fast/2"]]
+    assert seen[:3] == ["fast/0 fast/0", "fast/1 fast/1", "fast/2 fast/2"] and seen[3].startswith("slowly")
+    assert stats.calls == 4 and stats.rounds == 3
+
+
+def test_a_rejected_answer_is_sent_again_at_once_beside_the_others():
+    rejected: set[str] = set()
+
+    def reply(req):
+        if req.key == "a/0" and req.key not in rejected:
+            rejected.add(req.key)
+            return "not json"  # two words: it comes back first
+        return answer(" ".join([req.key] * 5))
+
+    engine = StreamingScriptedEngine(reply)
+    stats = StageStats()
+    run_flows(TaskScheduler(engine, stats=stats), [chain("a", 2, []), chain("b", 1, [])])
+    assert engine.added == [["a/0", "b/0"], ["a/0"], ["a/1"]]
+    assert "not json" in engine.requests[2].messages[1]["content"]  # the retry carries the rejected answer
+    assert stats.retries == 1 and stats.calls == 4
+
+
+def test_chunk_size_caps_the_requests_in_flight():
+    engine = StreamingScriptedEngine(lambda req: answer(" ".join(["w"] * (1 + int(req.key[1:])))))
+    outs = run_tasks(engine, [task(f"t{i}") for i in range(5)], chunk_size=2)
+    assert [o.key for o in outs] == [f"t{i}" for i in range(5)] and all(o.ok for o in outs)
+    # two in flight at most: each answer that comes back lets the next task in
+    assert engine.added == [["t0", "t1"], ["t2"], ["t3"], ["t4"]]
+
+
+def test_transport_errors_are_retried_in_the_stream_and_answers_stored_as_they_come(tmp_path):
+    failures = {"x": 1}
+
+    def reply(req):
+        if failures.get(req.key):
+            failures[req.key] -= 1
+            return ConnectionError("reset")
+        return answer(req.key)
+
+    store = ResultStore(tmp_path / "s.jsonl")
+    stats = StageStats()
+    engine = StreamingScriptedEngine(reply)
+    outs = run_tasks(engine, [task("x"), task("y")], store=store, stats=stats, backoff_s=0.0)
+    assert all(o.ok for o in outs) and stats.transport_errors == 1 and stats.calls == 3
+    assert engine.added == [["x", "y"], ["x"]]
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_flow_error_abandons_the_requests_in_flight(tmp_path):
+    def broken():
+        yield [task("k")]
+        raise RuntimeError("flow bug")
+
+    engine = StreamingScriptedEngine(lambda req: answer(" ".join([req.key] * (1 if req.key == "k" else 40))))
+    scheduler = TaskScheduler(engine, store=ResultStore(tmp_path / "s.jsonl"))
+    with pytest.raises(RuntimeError, match="flow bug"):
+        run_flows(scheduler, [broken(), chain("y", 2, [])])
+    # k was answered and stored; y/0 was still decoding: abandoned, not stored, pending for a later run
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 1
+    assert scheduler.pending == 1 and not scheduler.continuous  # the stream is closed

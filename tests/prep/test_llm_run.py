@@ -9,7 +9,7 @@ import re
 import pytest
 
 from novelcraft.errors import NovelcraftError
-from novelcraft.llm.testing import ScriptedEngine
+from novelcraft.llm.testing import ScriptedEngine, StreamingScriptedEngine
 from novelcraft.models import Book
 from novelcraft.prep.book import prep_book
 from novelcraft.prep.llm_run import run_llm_stages
@@ -163,6 +163,22 @@ def test_lockstep_batches_across_books(tmp_path, counter, alice):
     assert summary.messages[0] == instruction.messages[0]  # the same system turn
     cut = summary.messages[1]["content"].index("</scene>") + len("</scene>")
     assert instruction.messages[1]["content"][:cut] == summary.messages[1]["content"][:cut]
+
+
+def test_continuous_batching_writes_the_same_files_as_rounds(tmp_path, counter, alice):
+    other = alice.model_copy(deep=True)
+    other.meta.book_id = "other_book"
+    other.chapters = other.chapters[:1]
+    other.meta.total_chapters = 1
+    rounds, stream = ScriptedEngine(answer), StreamingScriptedEngine(answer)
+    for name, engine in (("r", rounds), ("s", stream)):
+        books = [(alice, tmp_path / name / "a"), (other, tmp_path / name / "b")]
+        run_llm_stages(books, llm_recipe(tmp_path / name), engine, counter, tmp_path / name, progress=False)
+    assert stream.added and not stream.batches  # the stream was used, no generate() call
+    assert sorted(r.key for r in stream.requests) == sorted(r.key for r in rounds.requests)
+    for book in ("a", "b"):
+        for name in ("04_world_context.json", "05_scenes.json", "06_summaries.json", "07_instructions.json"):
+            assert (tmp_path / "s" / book / name).read_text() == (tmp_path / "r" / book / name).read_text(), name
 
 
 def test_a_books_retries_share_calls_with_the_other_books_next_steps(tmp_path, counter, alice):

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..config import LLMConfig
@@ -288,6 +288,13 @@ class OpenAIEngine:
             self.stats["seconds"] += t.seconds
         return results
 
+    def open_stream(self) -> OpenAIStream | None:
+        """An :class:`OpenAIStream` on this server (``None`` with ``scheduling: rounds``): ``openai.concurrency``
+        requests in flight, each answer returned when it arrives."""
+        if self.config.scheduling != "continuous":
+            return None
+        return OpenAIStream(self)
+
     def prefix_cache_hit_rate(self) -> float | None:
         """Share of prompt tokens the server reported as cached (``None`` before any request)."""
         if not self.stats["prompt_tokens"]:
@@ -305,3 +312,52 @@ class OpenAIEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class OpenAIStream:
+    """Requests to one server answered as they arrive (a :class:`~novelcraft.llm.types.RequestStream`): the
+    server batches continuously, so a request sent while others run joins its batch at once."""
+
+    def __init__(self, engine: OpenAIEngine) -> None:
+        self.engine = engine
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=engine.config.openai.concurrency, thread_name_prefix="novelcraft-openai"
+        )
+        self._formats: dict[Any, dict[str, Any]] = {}
+        self._futures: set[Future[LLMResponse]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent (or queued for a free connection) and not yet returned."""
+        return len(self._futures)
+
+    def add(self, requests: Sequence[LLMRequest]) -> None:
+        """Send ``requests`` (at most ``openai.concurrency`` at a time; the rest wait for a connection)."""
+        for schema, _ in group_by_schema(requests):
+            if schema not in self._formats:
+                self._formats[schema] = self.engine.response_format(schema)
+        for r in requests:
+            self._futures.add(self._pool.submit(self.engine._one, r, self._formats, self._stop))
+
+    def wait(self) -> list[LLMResponse]:
+        """The answers that arrived (at least one; ``[]`` when nothing is in flight). Raises
+        :class:`LLMError` when the server stays unreachable or refuses the key or the model."""
+        if not self._futures:
+            return []
+        with Timer() as t:
+            done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        with self.engine._lock:
+            self.engine.stats["seconds"] += t.seconds
+        self._futures -= done
+        failure = next((f.exception() for f in done if f.exception() is not None), None)
+        if failure is not None:
+            self.close()
+            raise failure
+        return [f.result() for f in done]
+
+    def close(self) -> None:
+        """Stop what is in flight (workers stop at their next try or backoff; nobody waits for them)."""
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._futures = set()

@@ -1,7 +1,8 @@
 """The ``vllm`` backend: an offline ``vllm.LLM`` engine in this process.
 
 The whole batch goes to vLLM in one ``generate`` call, each request with its own sampling parameters, so
-requests with different output schemas share the batch. Outlines turns each request's schema into vLLM's
+requests with different output schemas share the batch; ``open_stream`` batches continuously instead
+(:mod:`~novelcraft.llm.backends.vllm_stream`). Outlines turns each request's schema into vLLM's
 structured-output parameters (``outlines.from_vllm_offline``); vLLM's grammar backend then constrains the
 decoding. Prompts are rendered here with the model's chat template and tokenized once, which gives exact
 prompt token counts, lets an over-long request fail alone instead of failing the batch, and keeps a shared
@@ -23,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import setup_hint
 from ..config import EMBEDDED_MODEL, LLMConfig
-from ..types import JSON_WHITESPACE, LLMError, LLMRequest, LLMResponse, Timer, group_by_schema, json_schema_of
+from ..types import (
+    JSON_WHITESPACE,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    RequestStream,
+    Timer,
+    group_by_schema,
+    json_schema_of,
+)
 
 if TYPE_CHECKING:  # pragma: no cover  (vllm is imported when an engine starts)
     from vllm import LLM
@@ -189,6 +199,7 @@ class VLLMEngine:
             from vllm.lora.request import LoRARequest
 
             self.lora_request = LoRARequest("adapter", 1, str(adapter.resolve()))
+        self._stream: RequestStream | None = None
         self.stats: dict[str, float] = {
             "requests": 0,
             "prompt_tokens": 0,
@@ -229,15 +240,14 @@ class VLLMEngine:
 
     # -- generation --------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
-        """Answer a batch in order; a request that cannot run (prompt too long) gets ``error`` set."""
+    def _prepare(self, requests: Sequence[LLMRequest]) -> tuple[list[tuple[int, Any, Any]], dict[int, LLMResponse]]:
+        """(index, prompt, sampling parameters) of each request that can run, and the error answers of those
+        that cannot (a prompt that leaves no room in ``max_model_len``)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        responses: list[LLMResponse | None] = [None] * len(requests)
-        prompts: list[Any] = []
-        params: list[Any] = []
-        index: list[int] = []
+        runnable: list[tuple[int, Any, Any]] = []
+        refused: dict[int, LLMResponse] = {}
         for schema, members in group_by_schema(requests):
             structured = self.structured_outputs(schema)
             for i in members:
@@ -245,50 +255,78 @@ class VLLMEngine:
                 ids = self.encode(req)
                 room = self.max_model_len - len(ids)
                 if room < 1:
-                    responses[i] = LLMResponse(
+                    refused[i] = LLMResponse(
                         key=req.key,
                         text="",
                         prompt_tokens=len(ids),
                         error=f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}",
                     )
                     continue
-                max_tokens = min(req.max_tokens, room)
-                kw = sampling_kwargs(self.config, max_tokens)
+                kw = sampling_kwargs(self.config, min(req.max_tokens, room))
                 if structured is not None:
                     kw["structured_outputs"] = structured
-                prompts.append(TokensPrompt(prompt_token_ids=ids))
-                params.append(SamplingParams(**kw))
-                index.append(i)
-        if prompts:
-            if self.llm is None:
-                raise LLMError("the engine is closed", path=self.model_path, step=STEP)
+                runnable.append((i, TokensPrompt(prompt_token_ids=ids), SamplingParams(**kw)))
+        return runnable, refused
+
+    def _response(self, key: str, out: Any, seconds: float) -> LLMResponse:
+        """An :class:`LLMResponse` from vLLM's ``RequestOutput`` (the engine's statistics counted)."""
+        completion = out.outputs[0]
+        prompt_tokens = len(out.prompt_token_ids or ())
+        self.stats["prompt_tokens"] += prompt_tokens
+        self.stats["completion_tokens"] += len(completion.token_ids)
+        self.stats["cached_prompt_tokens"] += getattr(out, "num_cached_tokens", None) or 0
+        self.stats["requests"] += 1
+        return LLMResponse(
+            key=key,
+            text=completion.text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(completion.token_ids),
+            finish_reason=completion.finish_reason,
+            seconds=seconds,
+        )
+
+    def _live(self) -> LLM:
+        if self.llm is None:
+            raise LLMError("the engine is closed", path=self.model_path, step=STEP)
+        if self._stream is not None and self._stream.in_flight:
+            raise LLMError("generate() while a request stream has requests in flight", path=self.model_path, step=STEP)
+        return self.llm
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer a batch in order; a request that cannot run (prompt too long) gets ``error`` set."""
+        runnable, refused = self._prepare(requests)
+        responses: dict[int, LLMResponse] = dict(refused)
+        if runnable:
+            llm = self._live()
             with Timer() as t:
                 try:
-                    outputs = self.llm.generate(
-                        prompts, sampling_params=params, lora_request=self.lora_request, use_tqdm=False
+                    outputs = llm.generate(
+                        [p for _, p, _ in runnable],
+                        sampling_params=[sp for _, _, sp in runnable],
+                        lora_request=self.lora_request,
+                        use_tqdm=False,
                     )
                 except Exception as exc:
                     cause = f"generation failed: {type(exc).__name__}: {exc}"
                     raise LLMError(cause, path=self.model_path, step=STEP) from exc
-            per_request = t.seconds / len(prompts)
-            for i, out in zip(index, outputs, strict=True):
-                completion = out.outputs[0]
-                cached = getattr(out, "num_cached_tokens", None) or 0
-                responses[i] = LLMResponse(
-                    key=requests[i].key,
-                    text=completion.text,
-                    prompt_tokens=len(out.prompt_token_ids or ()),
-                    completion_tokens=len(completion.token_ids),
-                    finish_reason=completion.finish_reason,
-                    seconds=per_request,
-                )
-                self.stats["prompt_tokens"] += len(out.prompt_token_ids or ())
-                self.stats["completion_tokens"] += len(completion.token_ids)
-                self.stats["cached_prompt_tokens"] += cached
-            self.stats["requests"] += len(prompts)
+            per_request = t.seconds / len(runnable)
+            for (i, _, _), out in zip(runnable, outputs, strict=True):
+                responses[i] = self._response(requests[i].key, out, per_request)
             self.stats["seconds"] += t.seconds
-            log.debug("vLLM answered %d requests in %.1f s", len(prompts), t.seconds)
-        return [r for r in responses if r is not None]
+            log.debug("vLLM answered %d requests in %.1f s", len(runnable), t.seconds)
+        return [responses[i] for i in range(len(requests))]
+
+    def open_stream(self) -> RequestStream | None:
+        """A :class:`~novelcraft.llm.backends.vllm_stream.VLLMStream` on this engine (``None`` with
+        ``scheduling: rounds``); vLLM batches up to ``max_num_seqs`` of its requests at once."""
+        if self.config.scheduling != "continuous":
+            return None
+        if self._stream is not None and self._stream.in_flight:
+            raise LLMError("a request stream with requests in flight is open already", path=self.model_path, step=STEP)
+        from .vllm_stream import VLLMStream
+
+        self._stream = VLLMStream(self)
+        return self._stream
 
     def prefix_cache_hit_rate(self) -> float | None:
         """Share of prompt tokens served from the prefix cache so far (``None`` before any request)."""

@@ -6,7 +6,9 @@ mixed in one batch (the transformers backend's Outlines regexes enforce string l
 ranges, which vLLM's grammars do; ``run_tasks`` validates every answer in full and asks again); free text
 for the others; ``finish_reason`` "length" and ``truncated`` at ``max_tokens``; token
 counts reported; greedy answers reproducible; a request the model cannot take fails alone, as an error
-response, while the rest of the batch is answered.
+response, while the rest of the batch is answered. The backends that batch continuously (``open_stream``:
+vllm, openai) answer each request of a stream exactly once, as it finishes, also one added while others are
+in flight.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 import pytest
 from pydantic import BaseModel, Field
 
-from novelcraft.llm.testing import ScriptedEngine, missing_modules
+from novelcraft.llm.testing import StreamingScriptedEngine, missing_modules
 from novelcraft.llm.types import Engine, LLMRequest, LLMResponse
 
 MAX_MODEL_LEN = 2048  # the engines' max_model_len / context_window in conftest.py
@@ -76,11 +78,24 @@ BACKENDS = [
 ]
 
 
+def _engine(request) -> Engine:
+    if request.param == "scripted":
+        return StreamingScriptedEngine(_scripted_answer)
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
 @pytest.fixture(params=BACKENDS)
 def engine(request) -> Engine:
-    if request.param == "scripted":
-        return ScriptedEngine(_scripted_answer)
-    return request.getfixturevalue(f"{request.param}_engine")
+    return _engine(request)
+
+
+#: the backends that batch continuously (the transformers engine answers in rounds)
+STREAMING = [p for p in BACKENDS if p.id != "transformers"]
+
+
+@pytest.fixture(params=STREAMING)
+def streaming_engine(request) -> Engine:
+    return _engine(request)
 
 
 def assert_valid(engine: Engine, schema: type[BaseModel], text: str) -> None:
@@ -187,3 +202,35 @@ def test_transformers_grammar_backends_give_compact_valid_json(backend):
         assert not re.search(r"\s", outside), resp.text
     else:
         assert "\n" not in outside and "  " not in outside, resp.text
+
+
+def test_a_stream_answers_each_request_once_also_one_added_while_others_run(streaming_engine):
+    engine = streaming_engine
+    stream = engine.open_stream()
+    assert stream is not None
+    try:
+        stream.add(
+            [
+                LLMRequest(key="c", messages=chat("Describe a brave character."), schema=Character, max_tokens=96),
+                LLMRequest(key="f", messages=chat("Write a long story about a lighthouse."), max_tokens=8),
+                LLMRequest(key="long", messages=chat("word " * 3000), max_tokens=16),
+            ]
+        )
+        got: dict[str, LLMResponse] = {}
+        first = stream.wait()
+        assert first
+        stream.add([LLMRequest(key="late", messages=chat("Give a title."), schema=Title, max_tokens=48)])
+        for resp in first:
+            got[resp.key] = resp
+        while stream.in_flight:
+            for resp in stream.wait():
+                assert resp.key not in got, f"{resp.key} answered twice"
+                got[resp.key] = resp
+        assert stream.wait() == []
+    finally:
+        stream.close()
+    assert sorted(got) == ["c", "f", "late", "long"]
+    assert got["long"].error and got["long"].text == ""
+    assert_valid(engine, Character, got["c"].text)
+    assert_valid(engine, Title, got["late"].text)
+    assert got["f"].error is None and got["f"].finish_reason == "length"

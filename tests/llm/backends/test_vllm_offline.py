@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from novelcraft.llm.backends.vllm_offline import (
     CPU_ENV_DEFAULTS,
+    VLLMEngine,
     apply_vllm_env,
     engine_kwargs,
     is_cpu_build,
@@ -137,6 +138,20 @@ def test_shared_prefix_is_served_from_the_prefix_cache(vllm_engine):
     assert engine.prefix_cache_hit_rate() is not None and engine.prefix_cache_hit_rate() > 0
 
 
+@pytest.mark.slow
+@needs_vllm
+@needs_embedded
+def test_generate_waits_for_no_stream_and_a_closed_stream_frees_the_engine(vllm_engine):
+    stream = vllm_engine.open_stream()
+    stream.add([LLMRequest(key="s", messages=chat("Write a long story."), max_tokens=200)])
+    with pytest.raises(LLMError, match="stream has requests in flight"):
+        vllm_engine.generate([LLMRequest(key="g", messages=chat("Say hello."), max_tokens=4)])
+    stream.close()  # aborts the request in vLLM: the next batch does not wait for it
+    [resp] = vllm_engine.generate([LLMRequest(key="g", messages=chat("Say hello."), max_tokens=4)])
+    assert resp.error is None and resp.completion_tokens > 0
+    assert not vllm_engine.llm.llm_engine.has_unfinished_requests()
+
+
 # Last of the tests on vLLM engines in this process (test_contract.py and the tests above share the session
 # engine): closing a second in-process engine tears down vLLM's process-wide parallel state.
 @pytest.mark.slow
@@ -161,3 +176,13 @@ def test_lora_adapter_is_applied(tmp_path):
         [base] = eng.generate(req)
     assert tuned.error is None and base.error is None and tuned.text.strip()
     assert tuned.text != base.text  # greedy decoding: only the adapter can change the answer
+
+
+def test_scheduling_rounds_opens_no_stream():
+    from types import SimpleNamespace
+
+    from novelcraft.llm.backends.openai_server import OpenAIEngine
+
+    for backend, cls in (("vllm", VLLMEngine), ("openai", OpenAIEngine)):
+        cfg = LLMConfig(backend=backend, scheduling="rounds", served_model_name="m")
+        assert cls.open_stream(SimpleNamespace(config=cfg, _stream=None)) is None  # type: ignore[arg-type]
