@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, TypeAlias
 
 from ..runs import ResultStore, StoreGroup
@@ -215,7 +215,7 @@ class TaskScheduler:
         if self._queue:
             self._send(stream)
         t0 = time.perf_counter()
-        involved = list({id(s): s for s in (self.stats_of(st.task) for st, _ in self._flight.values())}.values())
+        involved = self._stages_of(st for st, _ in self._flight.values())
         try:
             responses = stream.wait()
         finally:
@@ -232,6 +232,10 @@ class TaskScheduler:
             time.sleep(self.backoff)
             self.backoff = min(self.max_backoff_s, self.backoff * 2 if self.backoff else 0)
         self._trouble = False
+
+    def _stages_of(self, states: Iterable[TaskState]) -> list[StageStats]:
+        """The statistics of the stages ``states`` belong to, each once."""
+        return list({id(s): s for s in (self.stats_of(st.task) for st in states)}.values())
 
     def _send(self, stream: RequestStream) -> None:
         room = len(self._queue)  # in rounds the stream itself cuts the chunks
@@ -253,7 +257,7 @@ class TaskScheduler:
             task_stats = self.stats_of(st.task)
             if id(task_stats) not in self._first_sent:
                 self._first_sent[id(task_stats)] = now
-        for s in {id(s): s for s in (self.stats_of(st.task) for st in sending)}.values():
+        for s in self._stages_of(sending):
             s.rounds += 1
         if self.on_round:
             self.on_round(self.rounds, self.pending)
