@@ -68,8 +68,8 @@ def _take_world_context(r: StageRunner, s: BookState, o: Outcome, counter: Token
     save(
         "04_world_context.json",
         s.book_dir,
-        WorldContextFile(
-            world_context=value,
+        WorldContextFile.of(
+            value,
             rendered=s.book.meta.world_context,
             tokens=counter.count(s.book.meta.world_context),
             flagged=o.flagged,

@@ -6,6 +6,7 @@ Each file is written from its model, so what is on disk always validates against
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field, RootModel
 
@@ -24,6 +25,12 @@ class WorldContextFile(Record):
     tokens: int = Field(..., ge=0)
     flagged: bool = False
     flag_reason: str | None = None
+
+    @classmethod
+    def of(cls, world_context: WorldContext, **fields: Any) -> WorldContextFile:
+        """The file of a stage-4 answer; one kept over a field's word budget (flagged by the stage) is
+        written as it is, like the summaries below."""
+        return cls.model_validate({"world_context": world_context, **fields}, context=_KEPT)
 
 
 class ScenesFile(Record):

@@ -417,11 +417,14 @@ def test_rerun_after_fallbacks_makes_no_engine_call(tmp_path, counter, alice):
 
 
 def test_answers_kept_over_their_word_budget_are_written_flagged_and_validate(tmp_path, counter, alice):
-    """A summary and an instruction that stay over their word budgets after compression are kept and flagged
-    (on_failure: flag): their stage files are written, reload, and `validate` reports them as warnings."""
+    """A world context, a summary and an instruction that stay over their word budgets after compression are
+    kept and flagged (on_failure: flag): their stage files are written, reload, and `validate` reports them
+    as warnings."""
 
     def wordy(req):
         data = json.loads(answer(req))
+        if req.schema.__name__ == "WorldContext":
+            data["narrative_engine"] = " ".join(["Alice follows the white rabbit"] * 11)  # 55 words, budget 50
         if req.schema.__name__ == "RunningSummary":
             data["global_events"] = " ".join(["Alice ran on"] * 24)  # 72 words, budget 60
         if req.schema.__name__ == "Instruction":
@@ -431,13 +434,15 @@ def test_answers_kept_over_their_word_budget_are_written_flagged_and_validate(tm
     recipe = llm_recipe(tmp_path, stages={"on_failure": "flag"})
     out = run_llm_stages([(alice, tmp_path / "a")], recipe, ScriptedEngine(wordy), counter, tmp_path, progress=False)
     flags = out.flags[alice.meta.book_id]
-    assert {"summaries", "instructions"} <= {f["stage"] for f in flags}
+    assert {"world_context", "summaries", "instructions"} <= {f["stage"] for f in flags}
     assert any("words, budget is" in f["reason"] for f in flags if f["stage"] == "summaries")
+    world = json.loads((tmp_path / "a" / "04_world_context.json").read_text())
+    assert world["flagged"] and "narrative_engine: 55 words, budget is 50" in world["flag_reason"]
     summaries = SummariesFile.model_validate_json(
         (tmp_path / "a" / "06_summaries.json").read_text(), context={"word_budgets": False}
     )
     assert len(summaries.root) == len(out.books[0].scenes)
-    for name in ("06_summaries.json", "07_instructions.json"):
+    for name in ("04_world_context.json", "06_summaries.json", "07_instructions.json"):
         issues = validate_file(tmp_path / "a" / name)
         assert issues and all(i.severity == "warning" for i in issues), (name, issues)
 

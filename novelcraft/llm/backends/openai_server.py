@@ -268,22 +268,17 @@ class OpenAIEngine:
         """
         if not requests:
             return []
-        formats = {schema: self.response_format(schema) for schema, _ in group_by_schema(requests)}
-        stop = threading.Event()
-        workers = min(self.config.openai.concurrency, len(requests))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="novelcraft-openai")
+        stream = OpenAIStream(self, workers=min(self.config.openai.concurrency, len(requests)))
         with Timer() as t:
             try:
-                futures = [pool.submit(self._one, r, formats, stop) for r in requests]
+                futures = stream.submit(requests)
                 wait(futures, return_when=FIRST_EXCEPTION)
                 failure = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)
                 if failure is not None:
                     raise failure
                 results = [f.result() for f in futures]
             finally:
-                # On failure the other workers stop at their next try or backoff; nobody waits for them.
-                stop.set()
-                pool.shutdown(wait=False, cancel_futures=True)
+                stream.close()
         with self._lock:
             self.stats["seconds"] += t.seconds
         return results
@@ -318,11 +313,11 @@ class OpenAIStream:
     """Requests to one server answered as they arrive (a :class:`~novelcraft.llm.types.RequestStream`): the
     server batches continuously, so a request sent while others run joins its batch at once."""
 
-    def __init__(self, engine: OpenAIEngine) -> None:
+    def __init__(self, engine: OpenAIEngine, workers: int | None = None) -> None:
         self.engine = engine
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(
-            max_workers=engine.config.openai.concurrency, thread_name_prefix="novelcraft-openai"
+            max_workers=workers or engine.config.openai.concurrency, thread_name_prefix="novelcraft-openai"
         )
         self._formats: dict[Any, dict[str, Any]] = {}
         self._futures: set[Future[LLMResponse]] = set()
@@ -332,13 +327,19 @@ class OpenAIStream:
         """Requests sent (or queued for a free connection) and not yet returned."""
         return len(self._futures)
 
-    def add(self, requests: Sequence[LLMRequest]) -> None:
-        """Send ``requests`` (at most ``openai.concurrency`` at a time; the rest wait for a connection)."""
+    def submit(self, requests: Sequence[LLMRequest]) -> list[Future[LLMResponse]]:
+        """Send ``requests`` (at most ``workers`` at a time; the rest wait for a connection); their futures,
+        in order (:meth:`wait` returns them too, as they finish)."""
         for schema, _ in group_by_schema(requests):
             if schema not in self._formats:
                 self._formats[schema] = self.engine.response_format(schema)
-        for r in requests:
-            self._futures.add(self._pool.submit(self.engine._one, r, self._formats, self._stop))
+        futures = [self._pool.submit(self.engine._one, r, self._formats, self._stop) for r in requests]
+        self._futures.update(futures)
+        return futures
+
+    def add(self, requests: Sequence[LLMRequest]) -> None:
+        """Send ``requests`` (at most ``openai.concurrency`` at a time; the rest wait for a connection)."""
+        self.submit(requests)
 
     def wait(self) -> list[LLMResponse]:
         """The answers that arrived (at least one; ``[]`` when nothing is in flight). Raises
