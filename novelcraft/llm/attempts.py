@@ -102,7 +102,6 @@ class TaskState:
     answers: int = 0
     compressions: int = 0
     transport_failures: int = 0
-    order: int = 0  # submission order in its scheduler: its requests' priority (oldest first)
     last_value: Any = None
     last_verdict: Verdict | None = None
     best: tuple[Any, LLMResponse, Any, Verdict] | None = None

@@ -59,12 +59,6 @@ class VLLMOptions(Strict):
     structured_outputs_backend: Literal["xgrammar", "guidance"] = Field(
         "xgrammar", description="vLLM's grammar backend; JSON answers get no free whitespace with either"
     )
-    scheduling_policy: Literal["priority", "fcfs"] = Field(
-        "priority",
-        description="which waiting request vLLM starts when its batch is full: 'priority' the oldest task's "
-        "(its retries and the next steps of long chains go before tasks submitted after it), 'fcfs' the first "
-        "request to arrive",
-    )
 
 
 class OpenAIOptions(Strict):

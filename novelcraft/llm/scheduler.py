@@ -119,7 +119,6 @@ class TaskScheduler:
         self._flight: dict[str, tuple[TaskState, LLMRequest]] = {}  # sent, by request key
         self._stream: RequestStream | None = None
         self._first_sent: dict[int, float] = {}
-        self._submitted = 0
         self._trouble = False
 
     @property
@@ -157,7 +156,6 @@ class TaskScheduler:
             if cached is not None and task.schema is not None:
                 self._from_store(st, cached)
             else:
-                st.order, self._submitted = self._submitted, self._submitted + 1
                 self._queue.append(st)
             out.append(st)
         return out
@@ -253,15 +251,7 @@ class TaskScheduler:
             key = st.task.key
             while key in self._flight:  # the same key twice in flight: answers are matched by key
                 key += "+"
-            # The oldest task first when the engine's batch is full: a retry, or the next step of a chain
-            # started early, is not queued behind requests of tasks submitted after it.
-            req = LLMRequest(
-                key=key,
-                messages=tuple(st.messages),
-                schema=st.task.schema,
-                max_tokens=st.task.max_tokens,
-                priority=st.order,
-            )
+            req = LLMRequest(key=key, messages=tuple(st.messages), schema=st.task.schema, max_tokens=st.task.max_tokens)
             self._flight[key] = (st, req)
             requests.append(req)
             task_stats = self.stats_of(st.task)

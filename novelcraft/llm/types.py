@@ -28,15 +28,13 @@ class LLMRequest:
 
     ``messages`` are ``{"role", "content"}`` dicts; put the shared part (system, world context) first so
     prefix caching works. ``schema`` (a pydantic model) asks for JSON valid against it; ``None`` asks
-    for free text. ``priority`` orders requests that wait for room in a full batch, lowest first, where the
-    engine supports it (vLLM with ``vllm.scheduling_policy: priority``); other engines ignore it.
+    for free text.
     """
 
     key: str
     messages: tuple[dict[str, str], ...]
     schema: type[BaseModel] | None = None
     max_tokens: int = 512
-    priority: int = 0
 
     def __post_init__(self) -> None:
         if not self.messages:

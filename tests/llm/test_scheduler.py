@@ -145,22 +145,6 @@ def test_a_rejected_answer_is_sent_again_at_once_beside_the_others():
     assert stats.retries == 1 and stats.calls == 4
 
 
-def test_requests_carry_their_tasks_age_as_priority():
-    """A retry keeps its task's submission order as its priority, so an engine whose batch is full starts it
-    before the first attempts of tasks submitted after it (vLLM's priority scheduling: lowest first)."""
-    rejected: set[str] = set()
-
-    def reply(req):
-        if req.key == "a/0" and req.key not in rejected:
-            rejected.add(req.key)
-            return "not json"
-        return answer(" ".join([req.key] * 5))
-
-    engine = StreamingScriptedEngine(reply)
-    run_flows(TaskScheduler(engine), [chain("a", 2, []), chain("b", 1, [])])
-    assert [(r.key, r.priority) for r in engine.requests] == [("a/0", 0), ("b/0", 1), ("a/0", 0), ("a/1", 2)]
-
-
 def test_chunk_size_caps_the_requests_in_flight():
     engine = StreamingScriptedEngine(lambda req: answer(" ".join(["w"] * (1 + int(req.key[1:])))))
     outs = run_tasks(engine, [task(f"t{i}") for i in range(5)], chunk_size=2)

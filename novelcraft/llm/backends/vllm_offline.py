@@ -108,7 +108,6 @@ def engine_kwargs(config: LLMConfig) -> dict[str, Any]:
         "dtype": opts.dtype,
         "gpu_memory_utilization": opts.gpu_memory_utilization,
         "enable_prefix_caching": opts.enable_prefix_caching,
-        "scheduling_policy": opts.scheduling_policy,
         "enforce_eager": opts.enforce_eager,
         "tensor_parallel_size": opts.tensor_parallel_size,
         "seed": config.sampling.seed if config.sampling.seed is not None else 0,

@@ -59,10 +59,7 @@ class VLLMStream:
             for i, prompt, params in runnable:
                 params.output_kind = RequestOutputKind.FINAL_ONLY  # one output per request, when it finishes
                 rid = f"novelcraft-{next(_IDS)}"  # vLLM's outputs carry the id given here
-                priority = requests[i].priority if self.engine.config.vllm.scheduling_policy == "priority" else 0
-                llm.llm_engine.add_request(
-                    rid, prompt, params, lora_request=self.engine.lora_request, priority=priority
-                )
+                llm.llm_engine.add_request(rid, prompt, params, lora_request=self.engine.lora_request)
                 added.append(rid)
                 self._keys[rid] = (requests[i].key, now)
         except Exception as exc:

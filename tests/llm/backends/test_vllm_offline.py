@@ -49,8 +49,6 @@ def test_engine_kwargs_follow_the_config():
     kw = engine_kwargs(cfg)
     assert kw["max_model_len"] == 2048 and kw["gpu_memory_utilization"] == 0.3 and kw["enforce_eager"] is True
     assert kw["enable_prefix_caching"] is True and kw["seed"] == 0
-    assert kw["scheduling_policy"] == "priority"  # a full batch starts the oldest task's requests first
-    assert engine_kwargs(LLMConfig(backend="vllm", vllm={"scheduling_policy": "fcfs"}))["scheduling_policy"] == "fcfs"
     assert "enable_lora" not in kw and "max_num_seqs" not in kw
     # JSON answers get no free whitespace (a model cannot pad them to the token limit)
     assert kw["structured_outputs_config"] == {"backend": "xgrammar", "disable_any_whitespace": True}
