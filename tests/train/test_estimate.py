@@ -274,7 +274,7 @@ def test_estimate_matches_the_measured_peak_of_a_cpu_run(tool, tmp_path, tiny_mo
     """The shipped smoke recipe trained for real (2 steps + 1 evaluation) on ~3,500- and ~400-token records:
     the estimate of the long run must be within 10 % of the measured peak RSS of the tool's process tree,
     and its sequence-dependent part (long minus short) within 10 % of the measured difference (within 2 %
-    on three machines, benchmarks/results/train_memory_cpu.md; the earlier model that counted the logits
+    in three runs on two machines, benchmarks/results/train_memory_cpu.md; the earlier model that counted the logits
     once more was 30 % off). The short run is mostly the tool's own process, whose resident size moves from
     run to run and machine to machine (the same axolotl run peaked at 1,747-1,956 MiB in four runs): what it
     leaves after the estimated tensors must be within 25 % of the ``CPU_RUNTIME_BYTES`` the estimate assumes."""
