@@ -14,11 +14,13 @@ workarounds are applied as environment defaults (see :func:`apply_vllm_env`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import logging
 import os
-from collections.abc import MutableMapping, Sequence
+import weakref
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,35 @@ CPU_ENV_DEFAULTS: dict[str, str] = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "OMP_NUM_THREADS": "1",
 }
+
+#: The engines of this process not yet closed. vLLM keeps its parallel state (the model-parallel groups)
+#: once per process, and an in-process engine core tears it down when it shuts down: closing one engine
+#: while another is open would break the other's next ``generate`` ("pipeline model parallel group is not
+#: initialized"). :meth:`VLLMEngine.close` keeps that state while another engine is open.
+_OPEN_ENGINES: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def _parallel_state_kept(keep: bool) -> Iterator[None]:
+    """While open, with ``keep``, an in-process engine core's shutdown leaves vLLM's process-wide parallel
+    state and caches in place (its own executor, scheduler and grammars are still released)."""
+    module: Any = None
+    if keep:
+        import importlib
+
+        module = importlib.import_module("vllm.v1.engine.core")  # the shutdown looks the cleanup up here
+        if not hasattr(module, "cleanup_dist_env_and_memory"):
+            log.debug("vLLM has no cleanup_dist_env_and_memory in v1.engine.core; closing as it does")
+            module = None
+    if module is None:
+        yield
+        return
+    saved = module.cleanup_dist_env_and_memory
+    module.cleanup_dist_env_and_memory = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        module.cleanup_dist_env_and_memory = saved
 
 
 def vllm_cache_dir() -> Path:
@@ -193,7 +224,7 @@ class VLLMEngine:
         self.model_path = model
         self.max_model_len: int = llm.llm_engine.model_config.max_model_len
         self.tokenizer = llm.get_tokenizer()
-        self.outlines_model = outlines.from_vllm_offline(llm)
+        self.outlines_model: Any = outlines.from_vllm_offline(llm)
         self.lora_request = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest
@@ -207,6 +238,7 @@ class VLLMEngine:
             "cached_prompt_tokens": 0,
             "seconds": 0.0,
         }
+        _OPEN_ENGINES.add(self)
 
     # -- prompt side -------------------------------------------------------------------------------
 
@@ -335,16 +367,20 @@ class VLLMEngine:
         return self.stats["cached_prompt_tokens"] / self.stats["prompt_tokens"]
 
     def close(self) -> None:
-        """Free the engine (its KV cache and weights); the object is unusable afterwards."""
+        """Free the engine (its KV cache and weights); the object is unusable afterwards. Other engines of
+        this process stay usable: vLLM's process-wide parallel state is torn down with the last one."""
         llm = getattr(self, "llm", None)
         if llm is None:
             return
         self.llm = None
+        self.outlines_model = None  # it holds the vllm.LLM too
+        _OPEN_ENGINES.discard(self)
         try:
             engine = getattr(llm, "llm_engine", None)
             core = getattr(engine, "engine_core", None)
             if core is not None and hasattr(core, "shutdown"):
-                core.shutdown()
+                with _parallel_state_kept(len(_OPEN_ENGINES) > 0):
+                    core.shutdown()
         except Exception:  # closing must not mask the caller's own error
             log.debug("vLLM shutdown raised", exc_info=True)
         del llm

@@ -152,12 +152,10 @@ def test_generate_waits_for_no_stream_and_a_closed_stream_frees_the_engine(vllm_
     assert not vllm_engine.llm.llm_engine.has_unfinished_requests()
 
 
-# Last of the tests on vLLM engines in this process (test_contract.py and the tests above share the session
-# engine): closing a second in-process engine tears down vLLM's process-wide parallel state.
 @pytest.mark.slow
 @needs_vllm
 @needs_embedded
-def test_lora_adapter_is_applied(tmp_path):
+def test_lora_adapter_is_applied_and_closing_a_second_engine_keeps_the_first(tmp_path, vllm_engine):
     from novelcraft.llm.embedded import embedded_model_dir
     from novelcraft.llm.factory import make_engine
 
@@ -176,6 +174,9 @@ def test_lora_adapter_is_applied(tmp_path):
         [base] = eng.generate(req)
     assert tuned.error is None and base.error is None and tuned.text.strip()
     assert tuned.text != base.text  # greedy decoding: only the adapter can change the answer
+    # vLLM's parallel state is per process: closing the adapter's engine must leave the session engine whole
+    [after] = vllm_engine.generate(req)
+    assert after.error is None and after.text.strip()
 
 
 def test_scheduling_rounds_opens_no_stream():
