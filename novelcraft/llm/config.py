@@ -36,7 +36,12 @@ class TransformersOptions(Strict):
     device: str = Field("cpu", description="torch device, e.g. cpu, cuda, cuda:1")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(8, ge=1, description="requests per generate() call")
-    threads: int | None = Field(1, ge=1, description="torch CPU threads (1 is fastest on 2-core machines)")
+    threads: int | None = Field(
+        1,
+        ge=1,
+        description="torch CPU threads (1 leaves the other cores to other work; on an idle "
+        "2-core machine, 2 ran the embedded model's test runs 1.5-1.7x faster)",
+    )
     structured_backend: Literal["llguidance", "outlines_core"] = Field(
         "llguidance",
         description="grammar engine of JSON answers: llguidance builds its masks lazily (a schema compiles in "

@@ -35,7 +35,10 @@ def smoke_run(tmp_path_factory):
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = tmp_path_factory.mktemp("gen")
-    recipe = load_recipe(ROOT / "recipes" / "generate" / "cpu-smoke.yaml", [f"output_dir={out}"])
+    # two torch threads: measured 1.5x faster on 2 cores when nothing else runs (139 s against 213 s)
+    recipe = load_recipe(
+        ROOT / "recipes" / "generate" / "cpu-smoke.yaml", [f"output_dir={out}", "llm.transformers.threads=2"]
+    )
     return recipe, generate_novels(None, recipe)
 
 
