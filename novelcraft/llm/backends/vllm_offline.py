@@ -57,7 +57,8 @@ CPU_ENV_DEFAULTS: dict[str, str] = {
 #: The engines of this process not yet closed. vLLM keeps its parallel state (the model-parallel groups)
 #: once per process, and an in-process engine core tears it down when it shuts down: closing one engine
 #: while another is open would break the other's next ``generate`` ("pipeline model parallel group is not
-#: initialized"). :meth:`VLLMEngine.close` keeps that state while another engine is open.
+#: initialized"). :meth:`VLLMEngine.close` keeps that state while another engine is open; an engine dropped
+#: unclosed is shut down by vLLM's own finalizer, which does not, so close engines (or use ``with``).
 _OPEN_ENGINES: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
 
 
