@@ -66,18 +66,13 @@ _OPEN_ENGINES: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
 def _parallel_state_kept(keep: bool) -> Iterator[None]:
     """While open, with ``keep``, an in-process engine core's shutdown leaves vLLM's process-wide parallel
     state and caches in place (its own executor, scheduler and grammars are still released)."""
-    module: Any = None
-    if keep:
-        import importlib
-
-        module = importlib.import_module("vllm.v1.engine.core")  # the shutdown looks the cleanup up here
-        if not hasattr(module, "cleanup_dist_env_and_memory"):
+    module: Any = importlib.import_module("vllm.v1.engine.core") if keep else None  # the shutdown looks it up here
+    saved = getattr(module, "cleanup_dist_env_and_memory", None)
+    if saved is None:
+        if keep:
             log.debug("vLLM has no cleanup_dist_env_and_memory in v1.engine.core; closing as it does")
-            module = None
-    if module is None:
         yield
         return
-    saved = module.cleanup_dist_env_and_memory
     module.cleanup_dist_env_and_memory = lambda *args, **kwargs: None
     try:
         yield
