@@ -42,14 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     for command in registry():
         p = sub.add_parser(command.name, help=command.help, description=command.description or command.help)
         command.arguments(p)
-        p.set_defaults(command_obj=command)
+        # whether KEY=VALUE words after a flag belong to a positional ``overrides`` (see main)
+        positional = any(a.dest == "overrides" and not a.option_strings for a in p._actions)
+        p.set_defaults(command_obj=command, trailing_overrides=positional)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv``); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse takes the KEY=VALUE overrides only before the first flag; a user writes them anywhere
+    # (``prep R --force a.b=c``), so the ones after a flag are added, in their order
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray or (extra and not getattr(args, "trailing_overrides", False)):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

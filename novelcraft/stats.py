@@ -103,6 +103,9 @@ class RunStats(Record):
     stages: dict[str, StageStats] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="further summary lines of the command")
     details: dict[str, Any] = Field(default_factory=dict, description="command-specific figures (data card, steps...)")
+    error: str | None = Field(
+        None, description="what stopped the run before it finished: its outputs are incomplete (none: it finished)"
+    )
 
     @property
     def failed(self) -> list[ItemStats]:
@@ -148,6 +151,8 @@ class RunStats(Record):
             tail += [f"{k}: {v}" for k, v in i.info.items() if k != "encoding"]
             lines.append(f"  {i.id}: {counts}" + (f"; {'; '.join(tail)}" if tail else ""))
         lines.extend(f"  {n}" for n in self.notes)
+        if self.error:
+            lines.append(f"  STOPPED before the end: {self.error}")
         for name, st in self.stages.items():
             if st.active:
                 lines.append(
@@ -176,6 +181,15 @@ class RunStats(Record):
         """Write ``stats.json`` (atomically) into ``run_dir`` (default: the record's own)."""
         self.peak_rss_mb = peak_rss_mb()
         return atomic_write_json(Path(run_dir or self.run_dir) / "stats.json", self)
+
+
+def stop_reason(exc: BaseException) -> str:
+    """The one line :attr:`RunStats.error` keeps for what stopped a run: a novelcraft error's own line, else
+    the exception's type and message (``KeyboardInterrupt`` for Ctrl-C)."""
+    if isinstance(exc, NovelcraftError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def peak_rss_mb() -> float | None:

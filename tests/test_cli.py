@@ -40,3 +40,22 @@ def test_interrupt_exits_130(monkeypatch, capsys) -> None:
     monkeypatch.setattr(Command, "run", interrupted)
     assert cli.main(["validate", "x.jsonl"]) == 130
     assert "interrupted; finished stages are kept" in capsys.readouterr().err
+
+
+def test_overrides_may_follow_flags(monkeypatch, capsys) -> None:
+    seen: list[argparse.Namespace] = []
+    monkeypatch.setattr(Command, "run", lambda self, args: seen.append(args) or 0)
+    assert cli.main(["prep", "r.yaml", "a.b=1", "--force", "c=2", "--no-progress", "d.e=[x, y]"]) == 0
+    args = seen[0]
+    assert args.recipe == "r.yaml" and args.overrides == ["a.b=1", "c=2", "d.e=[x, y]"]
+    assert args.force and args.no_progress
+    # anything else after a flag is still refused, as is an override given to a command that takes none
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["prep", "r.yaml", "--force", "stray"])
+    assert exc.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["prep", "r.yaml", "--bogus", "a=1"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["validate", "x.jsonl", "--recipe", "r.yaml", "a=1"])
+    assert "unrecognized arguments: a=1" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import NovelcraftError
 from ..executors.base import make_executor
 from ..io import sha256_text
 from ..llm.factory import make_engine
@@ -23,13 +24,13 @@ from ..llm.types import Engine
 from ..prompts import PromptTemplate, load_prompt
 from ..recipes import write_resolved_recipe
 from ..runs import Manifest, settings_diff
-from ..stats import ItemStats, RunStats
+from ..stats import ItemStats, RunStats, stop_reason
 from ..tokens import TokenCounter
 from .outline import Outline, read_outline
 from .parallel import advance_novels, advance_on_executor
 from .recipe import GenerateRecipe
 from .seed import StorySeed, load_seed, resolve_seed_paths
-from .state import NovelState, adapter_digest, find_states, load_state, settings_key
+from .state import NovelState, adapter_digest, find_states, load_state, settings_key, state_path
 from .steps import PROMPTS, GenerateError, NovelHandle, Stepper
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,24 @@ def generate_novels(
             seconds=round(time.perf_counter() - t_start, 3),
         )
         stats.write(run_dir)
+    except BaseException as exc:
+        # stats.json must not go on describing an earlier, finished run: what the checkpoints hold now, and why
+        # the run stopped (the scenes written so far stay for the resume)
+        stopped = RunStats(
+            command="generate",
+            name=recipe.name,
+            run_dir=str(run_dir),
+            engine=recipe.llm.identity(),
+            tokenizer=counter.name,
+            items=[_novel_item(_saved_state(n), n.dir) for n in novels],
+            seconds=round(time.perf_counter() - t_start, 3),
+            error=stop_reason(exc),
+        )
+        try:
+            stopped.write(run_dir)
+        except OSError as write_error:  # the error that stopped the run is the one to raise
+            log.warning("%s: cannot write stats.json (%s)", run_dir, write_error)
+        raise
     finally:
         if executor is not None:
             executor.close()
@@ -263,6 +282,15 @@ def _new_novel(
         system_prompt=system_prompt,
     )
     return NovelHandle(state, run_dir / "novels" / nid)
+
+
+def _saved_state(novel: NovelHandle) -> NovelState:
+    """A novel's last checkpoint (workers of an executor advance their own copies), else its state here."""
+    path = state_path(novel.dir)
+    try:
+        return load_state(path) if path.is_file() else novel.state
+    except NovelcraftError:  # a checkpoint that cannot be read is reported by the resume, not here
+        return novel.state
 
 
 def _novel_item(state: NovelState, novel_dir: Path) -> ItemStats:

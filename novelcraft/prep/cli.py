@@ -8,8 +8,7 @@ from ..commands import Command, recipe_arguments, report
 
 
 def prep(args: argparse.Namespace) -> int:
-    """``novelcraft prep RECIPE``: run the prep stages and print the run's stats."""
-    """``novelcraft prep``: load the recipe, prepare its books, print the stats summary."""
+    """``novelcraft prep RECIPE``: load the recipe, prepare its books, print the run's stats summary."""
     from ..recipes import load_recipe
     from .run import run_prep
 

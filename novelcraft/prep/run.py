@@ -32,7 +32,7 @@ from ..executors.base import make_executor
 from ..models import Book
 from ..recipes import write_resolved_recipe
 from ..runs import files_with_suffix, resolve_inputs
-from ..stats import ItemStats, RunStats
+from ..stats import ItemStats, RunStats, stop_reason
 from ..tokens import TokenCounter, load_token_counter
 from .dispatch import BookJob, book_jobs, load_book_file, run_books
 from .ingest import SUPPORTED_SUFFIXES
@@ -139,6 +139,10 @@ def run_prep(
             done = [(out.book or load_book_file(job), job.book_dir, out.item) for job, out in good]
             books = _run_llm(recipe, done, counter, engine, run_dir, stats, force=force, progress=progress)
             result = PrepResult(stats, books=books)
+    except BaseException as exc:
+        # stats.json must not read as a finished run: the books' stage 1-3 lines are true, the LLM stages are not
+        stats.error = stop_reason(exc)
+        raise
     finally:
         stats.seconds = round(time.perf_counter() - t0, 3)
         stats.write(run_dir)

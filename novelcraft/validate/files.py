@@ -140,6 +140,13 @@ def validate_file(
         return _recipe_issues(file, data)
     if kind in OBJECT_KINDS:
         return object_issues(file, kind, data, counter, budgets)
+    if kind == "run_stats":
+        issues = _model_issues(file, kind, data)
+        if not issues and data.get("error"):
+            # valid as a record, but the run it describes did not finish: its outputs are incomplete
+            stopped = f"the run stopped before the end: {data['error']}"
+            issues.append(ValidationIssue(file, None, "error", stopped, "warning"))
+        return issues
     if kind != "unknown":
         return _model_issues(file, kind, data)
     if skip_unknown:

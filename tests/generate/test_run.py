@@ -18,6 +18,7 @@ from novelcraft.generate.state import load_state
 from novelcraft.llm.testing import ScriptedEngine
 from novelcraft.llm.types import LLMResponse
 from novelcraft.models import WorldContext
+from novelcraft.stats import read_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -301,8 +302,12 @@ def test_server_down_names_seed_and_scene(recipe_for, writer, counter):
         generate_novels(None, recipe, DownAfter(ScriptedEngine(writer), 2), counter=counter)
     msg = str(err.value)
     assert msg.startswith(f"{SEEDS / 'clockwork-harbour.yaml'}: scene 2: ") and "server is down" in msg
+    # stats.json says the run stopped, why, and what the checkpoint holds
+    stopped = read_stats(recipe.run_dir)
+    assert stopped.error == msg and stopped.items[0].counts["scenes"] == 1
     result = generate_novels(None, recipe, ScriptedEngine(writer), counter=counter, resume=True)
     assert len(result.novels[0].scenes) == 3
+    assert read_stats(recipe.run_dir).error is None and read_stats(recipe.run_dir).items[0].counts["scenes"] == 3
 
 
 def test_make_outline_in_memory(recipe_for, engine, counter, tmp_path):

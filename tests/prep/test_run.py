@@ -1,5 +1,6 @@
 """Integration: the real sample books through ingest -> clean -> Book JSON, runs, resume and CLI."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 
 from novelcraft import cli
 from novelcraft.errors import StructureError
+from novelcraft.llm.server import free_port
 from novelcraft.models import Book
 from novelcraft.prep.blocks import join_blocks
 from novelcraft.prep.book import prep_book
@@ -201,6 +203,25 @@ def test_cli_prep_with_overrides_and_failures(tmp_path, books_dir, capsys):
     assert "novelcraft: error: " in captured.err and "bad.epub: ingest: corrupt EPUB" in captured.err
     assert not (out / "bad" / "books" / "bad" / "01_ingest.md").exists()
     assert not (out / "bad" / "books" / "bad" / "01_ingest.json").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openai") is None, reason="the openai backend needs the openai package")
+def test_llm_stages_that_cannot_start_leave_stats_saying_the_run_stopped(tmp_path, books_dir, capsys):
+    recipe = books_dir.parents[1] / "recipes" / "prep" / "qwen3-openai.yaml"
+    out = tmp_path / "runs"
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    args = [f"books=[{books_dir / 'alice-in-wonderland.epub'}]", f"output_dir={out}", "name=down"]
+    args += [f"llm.openai.base_url={url}", "llm.retry.attempts=1", "--no-progress"]
+    rc = cli.main(["prep", str(recipe), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and "Connection refused" in err[-1] and err[-1].startswith("novelcraft: error: ")
+    stats = json.loads((out / "down" / "stats.json").read_text())
+    # stages 1-3 finished and say so; the run as a whole says it stopped, and why
+    assert stats["items"][0]["status"] == "ok" and stats["items"][0]["stages_run"] == ["ingest", "clean", "book"]
+    assert "Connection refused" in stats["error"] and err[-1].endswith(stats["error"])
+    assert stats["stages"] == {} and not (out / "down" / "books" / "alice-in-wonderland" / "book.json").exists()
+    assert cli.main(["validate", str(out / "down" / "stats.json")]) == 0  # a warning, not an error
+    assert "warning: the run stopped before the end: " in capsys.readouterr().out
 
 
 def test_cli_bad_recipe_is_one_line_nonzero(tmp_path):
