@@ -222,12 +222,11 @@ def generate_novels(
             done = advance_novels(novels, recipe, engine, counter, run_dir, override, progress=progress)
         else:
             done = advance_on_executor(novels, recipe, engine, counter, run_dir, override, executor, progress=progress)
-        stats = RunStats(
-            command="generate",
-            name=recipe.name,
-            run_dir=str(run_dir),
-            engine=recipe.llm.identity(),
-            tokenizer=counter.name,
+        stats = _run_stats(
+            recipe,
+            run_dir,
+            counter,
+            t_start,
             executor=executor.stats() if executor is not None else None,
             items=[_novel_item(n.state, n.dir) for n in novels],
             stages=done.stages,
@@ -237,22 +236,15 @@ def generate_novels(
                 "prefix_cache_hit_rate": done.prefix_cache_hit_rate,
                 "files": {k: [str(p.relative_to(run_dir)) for p in v] for k, v in done.files.items()},
             },
-            seconds=round(time.perf_counter() - t_start, 3),
         )
         stats.write(run_dir)
     except BaseException as exc:
         # stats.json must not go on describing an earlier, finished run: what the checkpoints hold now, and why
         # the run stopped (the scenes written so far stay for the resume)
-        stopped = RunStats(
-            command="generate",
-            name=recipe.name,
-            run_dir=str(run_dir),
-            engine=recipe.llm.identity(),
-            tokenizer=counter.name,
-            items=[_novel_item(_saved_state(n), n.dir) for n in novels],
-            seconds=round(time.perf_counter() - t_start, 3),
-            error=stop_reason(exc),
+        stopped = _run_stats(
+            recipe, run_dir, counter, t_start, items=[_novel_item(_saved_state(n), n.dir) for n in novels]
         )
+        stopped.error = stop_reason(exc)
         try:
             stopped.write(run_dir)
         except OSError as write_error:  # the error that stopped the run is the one to raise
@@ -282,6 +274,18 @@ def _new_novel(
         system_prompt=system_prompt,
     )
     return NovelHandle(state, run_dir / "novels" / nid)
+
+
+def _run_stats(recipe: GenerateRecipe, run_dir: Path, counter: TokenCounter, t_start: float, **fields: Any) -> RunStats:
+    return RunStats(
+        command="generate",
+        name=recipe.name,
+        run_dir=str(run_dir),
+        engine=recipe.llm.identity(),
+        tokenizer=counter.name,
+        seconds=round(time.perf_counter() - t_start, 3),
+        **fields,
+    )
 
 
 def _saved_state(novel: NovelHandle) -> NovelState:
