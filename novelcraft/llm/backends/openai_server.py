@@ -6,8 +6,9 @@ Works with vLLM's server (``python -m vllm.entrypoints.openai.api_server``, see
 ``json_schema``, built by Outlines' OpenAI type adapter (``outlines.from_openai``), so the server constrains
 the decoding. Token usage comes from the response's ``usage``.
 
-Transport failures (connection refused or reset, timeouts, HTTP 429 and 5xx) are retried with exponential
-backoff up to ``retry.attempts`` tries; when they persist, the whole batch fails with one
+Transport failures (connection refused or reset, timeouts, HTTP 429 and 5xx, and a constrained answer the
+server cut but returned as finished, see :class:`CutAnswer`) are retried with exponential backoff up to
+``retry.attempts`` tries; when they persist, the whole batch fails with one
 :class:`~novelcraft.llm.types.LLMError` naming the URL and the cause, since a server that is down fails
 every request alike. Authentication and unknown-model answers fail at once. A request the server rejects
 (HTTP 400/422, e.g. a prompt longer than the context) fails alone: its response carries ``error``.
@@ -94,6 +95,31 @@ class _Abort(Exception):
     """Another worker hit a batch-wide failure; this one stops quietly."""
 
 
+class CutAnswer(Exception):
+    """The server returned an answer as finished that it did not finish (a transient failure, retried).
+
+    vLLM's server, stopped while a request runs, answers it with the text decoded so far and
+    ``finish_reason: stop``. Under constrained decoding a finished answer is complete JSON, so a ``stop``
+    answer that is not JSON was cut by the server, not written by the model."""
+
+
+def cut_answer(resp: Any, constrained: bool) -> str | None:
+    """Why a chat completion was cut by the server (``None`` when it was not, or cannot be told) (pure)."""
+    choice = resp.choices[0] if resp.choices else None
+    if not constrained or choice is None or choice.finish_reason != "stop" or choice.message is None:
+        return None
+    text = choice.message.content or ""
+    try:
+        json.loads(text)
+    except ValueError:
+        return (
+            f"the server ended a constrained answer as finished after {len(text)} characters that are not "
+            "complete JSON (it was cut, e.g. by the server shutting down; a server that ignores response_format "
+            "needs openai.structured: none)"
+        )
+    return None
+
+
 class OpenAIEngine:
     """A client of an OpenAI-compatible server answering batches of :class:`~novelcraft.llm.types.LLMRequest`.
 
@@ -145,6 +171,8 @@ class OpenAIEngine:
 
     def _transient(self, exc: BaseException) -> bool:
         o = self._openai
+        if isinstance(exc, CutAnswer):
+            return True
         if isinstance(exc, (o.APIConnectionError, o.RateLimitError, o.InternalServerError)):
             return True  # APITimeoutError is an APIConnectionError
         return isinstance(exc, o.APIStatusError) and exc.status_code >= 500
@@ -168,7 +196,7 @@ class OpenAIEngine:
                 raise _Abort()
             try:
                 return fn()
-            except self._openai.OpenAIError as exc:
+            except (self._openai.OpenAIError, CutAnswer) as exc:
                 if not self._transient(exc):
                     raise
                 if attempt + 1 >= tries:
@@ -219,13 +247,18 @@ class OpenAIEngine:
 
     def _one(self, request: LLMRequest, formats: dict[Any, dict[str, Any]], stop: threading.Event) -> LLMResponse:
         kwargs = request_kwargs(self.config, request, formats[request.schema])
+        constrained = bool(formats[request.schema])
+
+        def create() -> Any:
+            resp = self.client.chat.completions.create(model=self.model_name, **kwargs)
+            why = cut_answer(resp, constrained)
+            if why is not None:
+                raise CutAnswer(why)
+            return resp
+
         with Timer() as t:
             try:
-                resp = self._call(
-                    lambda: self.client.chat.completions.create(model=self.model_name, **kwargs),
-                    f"request {request.key}",
-                    stop,
-                )
+                resp = self._call(create, f"request {request.key}", stop)
             except (LLMError, _Abort):
                 raise
             except self._openai.OpenAIError as exc:

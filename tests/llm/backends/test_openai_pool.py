@@ -32,12 +32,13 @@ MODEL = "stub-model"
 class Stub:
     """An OpenAI-compatible chat server on 127.0.0.1 answering ``NAME:<the last user turn>``.
 
-    ``fail_first`` requests get HTTP 503; after ``stop_after`` answers the server stops listening (connections
+    ``fail_first`` requests get HTTP 503; the first ``cut_first`` constrained answers are cut JSON sent as
+    finished (``finish_reason: stop``, as vLLM's server answers a request it stops during); after ``stop_after`` answers the server stops listening (connections
     are refused from then on); a user turn ``reject`` gets HTTP 400 (a request the server will never take)."""
 
     def __init__(self, name: str, *, model: str = MODEL, delay: float = 0.02) -> None:
         self.name, self.model, self.delay = name, model, delay
-        self.fail_first, self.stop_after = 0, None
+        self.fail_first, self.cut_first, self.stop_after = 0, 0, None
         self.answered: list[str] = []
         self.lock = threading.Lock()
         self.port = free_port()
@@ -68,9 +69,13 @@ class Stub:
                         return self._send(503, {"error": {"message": "busy", "type": "server_error"}})
                     if text == "reject":
                         return self._send(400, {"error": {"message": "prompt too long", "type": "invalid_request"}})
-                    stub.answered.append(text)
+                    content = json.dumps({"who": stub.name, "echo": text}) if body.get("response_format") else text
+                    if stub.cut_first > 0 and body.get("response_format"):
+                        stub.cut_first -= 1
+                        content = content[:9]
+                    else:
+                        stub.answered.append(text)
                     done = len(stub.answered)
-                content = json.dumps({"who": stub.name, "echo": text}) if body.get("response_format") else text
                 self._send(
                     200,
                     {
@@ -208,6 +213,28 @@ def test_a_server_stopped_mid_batch_has_its_requests_answered_elsewhere(stubs):
     assert sorted(a.answered + b.answered) == sorted(f"q{i}" for i in range(30))  # none lost, none twice
     assert stats[a.url]["failures"] >= 1 and stats[a.url]["state"] == "cooling"
     assert stats[b.url]["requests"] == 30 - len(a.answered) == len(b.answered)
+
+
+def test_an_answer_cut_by_a_stopping_server_is_answered_by_another(stubs, caplog):
+    a, b = stubs(2)
+    a.cut_first = 1
+    with OpenAIPool(pool_config([a.url, b.url], prefix_affinity=False)) as pool:
+        out = pool.generate(requests(6, Echo))
+        stats = {e["url"]: e for e in pool.endpoint_stats()}
+    assert [Echo.model_validate_json(r.text).echo for r in out] == [f"q{i}" for i in range(6)]
+    assert sorted(a.answered + b.answered) == sorted(f"q{i}" for i in range(6))
+    assert stats[a.url]["failures"] == 1 and "not complete JSON" in stats[a.url]["last_error"]
+    assert "not complete JSON" in caplog.text
+
+
+def test_one_server_retries_an_answer_it_cut(stubs):
+    from novelcraft.llm.backends.openai_server import OpenAIEngine
+
+    (a,) = stubs(1)
+    a.cut_first = 1
+    with OpenAIEngine(pool_config([a.url])) as engine:
+        out = engine.generate(requests(1, Echo))
+    assert Echo.model_validate_json(out[0].text).echo == "q0" and a.answered == ["q0"]
 
 
 def test_a_failing_endpoint_comes_back_after_its_cooldown(stubs):

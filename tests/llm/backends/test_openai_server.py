@@ -8,7 +8,13 @@ import logging
 
 import pytest
 
-from novelcraft.llm.backends.openai_server import backoff_delays, describe_exception, request_kwargs, resolve_api_key
+from novelcraft.llm.backends.openai_server import (
+    backoff_delays,
+    cut_answer,
+    describe_exception,
+    request_kwargs,
+    resolve_api_key,
+)
 from novelcraft.llm.config import LLMConfig
 from novelcraft.llm.server import free_port
 from novelcraft.llm.types import LLMError, LLMRequest
@@ -92,6 +98,20 @@ def test_describe_exception_names_the_root_cause():
 
 
 # -- a server that is down ------------------------------------------------------------------------
+
+
+def test_a_constrained_answer_finished_but_not_json_was_cut_by_the_server():
+    from types import SimpleNamespace as NS
+
+    def resp(text: str, reason: str = "stop") -> NS:
+        return NS(choices=[NS(finish_reason=reason, message=NS(content=text))])
+
+    assert "not complete JSON" in cut_answer(resp('{"name": "An'), constrained=True)
+    assert "not complete JSON" in cut_answer(resp(""), constrained=True)
+    assert cut_answer(resp('{"name": "Ann"}'), constrained=True) is None
+    assert cut_answer(resp('{"name": "An', "length"), constrained=True) is None  # max_tokens: the model's own
+    assert cut_answer(resp("free text, cut or not"), constrained=False) is None  # nothing tells
+    assert cut_answer(NS(choices=[]), constrained=True) is None
 
 
 @needs_client
