@@ -253,6 +253,7 @@ class OpenAIEngine:
             resp = self.client.chat.completions.create(model=self.model_name, **kwargs)
             why = cut_answer(resp, constrained)
             if why is not None:
+                self._count(resp)  # the server did the work, though the answer is thrown away
                 raise CutAnswer(why)
             return resp
 
@@ -268,21 +269,12 @@ class OpenAIEngine:
                 return LLMResponse(key=request.key, text="", error=describe_exception(exc), seconds=0.0)
         choice = resp.choices[0] if resp.choices else None
         message = choice.message if choice is not None else None
-        usage = resp.usage
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        details = getattr(usage, "prompt_tokens_details", None)
-        cached = int(getattr(details, "cached_tokens", 0) or 0)
+        prompt_tokens, completion_tokens = self._count(resp)
         error = None
         if message is None:
             error = "the server returned no choice"
         elif getattr(message, "refusal", None):
             error = f"the model refused: {message.refusal}"
-        with self._lock:
-            self.stats["prompt_tokens"] += prompt_tokens
-            self.stats["completion_tokens"] += completion_tokens
-            self.stats["cached_prompt_tokens"] += cached
-            self.stats["requests"] += 1
         return LLMResponse(
             key=request.key,
             text="" if error or message is None else (message.content or ""),
@@ -292,6 +284,19 @@ class OpenAIEngine:
             seconds=t.seconds,
             error=error,
         )
+
+    def _count(self, resp: Any) -> tuple[int, int]:
+        """Add a response's usage to :attr:`stats`; its prompt and completion tokens."""
+        usage = resp.usage
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        details = getattr(usage, "prompt_tokens_details", None)
+        with self._lock:
+            self.stats["prompt_tokens"] += prompt_tokens
+            self.stats["completion_tokens"] += completion_tokens
+            self.stats["cached_prompt_tokens"] += int(getattr(details, "cached_tokens", 0) or 0)
+            self.stats["requests"] += 1
+        return prompt_tokens, completion_tokens
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         """Answer a batch in order, ``openai.concurrency`` requests at a time.

@@ -225,6 +225,7 @@ def test_an_answer_cut_by_a_stopping_server_is_answered_by_another(stubs, caplog
     assert sorted(a.answered + b.answered) == sorted(f"q{i}" for i in range(6))
     assert stats[a.url]["failures"] == 1 and "not complete JSON" in stats[a.url]["last_error"]
     assert "not complete JSON" in caplog.text
+    assert pool.stats["requests"] == 7  # the cut answer's work is counted: the server did it
 
 
 def test_one_server_retries_an_answer_it_cut(stubs):
