@@ -99,13 +99,19 @@ class CutAnswer(Exception):
     """The server returned an answer as finished that it did not finish (a transient failure, retried).
 
     vLLM's server, stopped while a request runs, answers it with the text decoded so far and
-    ``finish_reason: stop``. Under constrained decoding a finished answer is complete JSON, so a ``stop``
-    answer that is not JSON was cut by the server, not written by the model."""
+    ``finish_reason: stop`` (this version) or ``abort`` (others). Under constrained decoding a finished answer
+    is complete JSON, so a ``stop`` answer that is not JSON was cut by the server, not written by the model."""
+
+
+#: finish reasons that are vLLM's, not OpenAI's: the engine ended the request, not the model or max_tokens.
+SERVER_ENDED = ("abort", "error")
 
 
 def cut_answer(resp: Any, constrained: bool) -> str | None:
     """Why a chat completion was cut by the server (``None`` when it was not, or cannot be told) (pure)."""
     choice = resp.choices[0] if resp.choices else None
+    if choice is not None and choice.finish_reason in SERVER_ENDED:
+        return f"the server ended the answer with finish_reason {choice.finish_reason!r} (e.g. as it stopped)"
     if not constrained or choice is None or choice.finish_reason != "stop" or choice.message is None:
         return None
     text = choice.message.content or ""

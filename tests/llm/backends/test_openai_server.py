@@ -111,6 +111,7 @@ def test_a_constrained_answer_finished_but_not_json_was_cut_by_the_server():
     assert cut_answer(resp('{"name": "Ann"}'), constrained=True) is None
     assert cut_answer(resp('{"name": "An', "length"), constrained=True) is None  # max_tokens: the model's own
     assert cut_answer(resp("free text, cut or not"), constrained=False) is None  # nothing tells
+    assert "'abort'" in cut_answer(resp("free text, cut", "abort"), constrained=False)  # vLLM's own reason
     assert cut_answer(NS(choices=[]), constrained=True) is None
 
 
