@@ -33,8 +33,9 @@ class Stub:
     """An OpenAI-compatible chat server on 127.0.0.1 answering ``NAME:<the last user turn>``.
 
     ``fail_first`` requests get HTTP 503; the first ``cut_first`` constrained answers are cut JSON sent as
-    finished (``finish_reason: stop``, as vLLM's server answers a request it stops during); after ``stop_after`` answers the server stops listening (connections
-    are refused from then on); a user turn ``reject`` gets HTTP 400 (a request the server will never take)."""
+    finished (``finish_reason: stop``, as vLLM's server answers a request it stops during); after
+    ``stop_after`` answers the server stops listening (connections are refused from then on); a user turn
+    ``reject`` gets HTTP 400 (a request the server will never take)."""
 
     def __init__(self, name: str, *, model: str = MODEL, delay: float = 0.02) -> None:
         self.name, self.model, self.delay = name, model, delay
