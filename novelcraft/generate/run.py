@@ -242,9 +242,13 @@ def generate_novels(
         # stats.json must not go on describing an earlier, finished run: what the checkpoints hold now, and why
         # the run stopped (the scenes written so far stay for the resume)
         stopped = _run_stats(
-            recipe, run_dir, counter, t_start, items=[_novel_item(_saved_state(n), n.dir) for n in novels]
+            recipe,
+            run_dir,
+            counter,
+            t_start,
+            items=[_novel_item(_saved_state(n), n.dir) for n in novels],
+            error=stop_reason(exc),
         )
-        stopped.error = stop_reason(exc)
         try:
             stopped.write(run_dir)
         except OSError as write_error:  # the error that stopped the run is the one to raise

